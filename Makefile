@@ -1,0 +1,52 @@
+# GRU course. Two commands do all the set-up on a fresh machine with Python >= 3.10:
+#   make lab    install into .venv (when requirements.txt changed), then open the course in JupyterLab
+#   make test   install, then run every test
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+ARGS ?=
+PYTEST_ARGS ?= -n 2 --dist loadgroup
+# Tools installed in the course environment (nbgrader, jupyter, alembic) come first on PATH.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: help install lab test release outputs benchmark
+
+help:
+	@echo "make lab      install, then open the course in JupyterLab (ARGS='--no-browser --port=8888' for a server)"
+	@echo "make test     install, then run every test"
+	@echo "make release  regenerate the student notebooks in notebooks/ from solutions/ (and the README course map)"
+	@echo "make outputs  rerun the solutions notebooks and store their outputs (LESSONS='01-gru-math' for some)"
+	@echo "make benchmark  time each solutions notebook"
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "error: '$(PYTHON)' not found. Install Python 3.10 or newer, or run: make $(MAKECMDGOALS) PYTHON=/path/to/python3" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "error: the course needs Python 3.10 or newer, but '$(PYTHON)' is $$($(PYTHON) --version 2>&1). Run: make $(MAKECMDGOALS) PYTHON=python3.11" >&2; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { echo "error: could not create $(VENV) with '$(PYTHON) -m venv' (on Debian/Ubuntu: apt install python3-venv)" >&2; exit 1; }
+
+# Reinstalls only when requirements.txt is newer than the last successful install.
+$(INSTALLED): requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+install: $(INSTALLED)
+
+lab: install
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)/notebooks" $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+release: install
+	$(BIN)/python -m tools.release
+
+outputs: install
+	$(BIN)/python -m tools.run_solutions $(LESSONS)
+
+benchmark: install
+	$(BIN)/python -m tools.benchmark_notebooks

@@ -1,0 +1,75 @@
+"""Test harness: a temporary copy of the course, graded by the real nbgrader commands and gradebook.
+
+Every test that grades works in its own course root (``COURSE_ROOT``), so the repository's ``grading/`` folder
+and gradebook are never touched.
+"""
+
+import copy
+import shutil
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook
+
+from tools.lessons import SOLUTIONS, nbgrader, notebook_path, read
+from tools.release import nbgrader as run_nbgrader
+
+
+class TempCourse:
+    """A course root under ``root`` with the lessons ``lessons`` copied from ``solutions/`` and released."""
+
+    def __init__(self, root, lessons):
+        self.root = Path(root)
+        self.lessons = list(lessons)
+        self.db_url = f"sqlite:///{self.root / 'grading' / 'gradebook.db'}"
+        (self.root / "grading").mkdir(parents=True)
+        for lesson in self.lessons:
+            shutil.copytree(SOLUTIONS / lesson, self.root / "solutions" / lesson)
+        for lesson in self.lessons:
+            self.nbgrader("generate_assignment", lesson, "--force")
+
+    def nbgrader(self, *args):
+        return run_nbgrader(list(args), self.root, self.db_url)
+
+    def source(self, lesson):
+        return read(notebook_path(lesson, self.root / "solutions"))
+
+    def student_version(self, lesson):
+        return read(notebook_path(lesson, self.root / "notebooks"))
+
+    def submit(self, student, lesson, nb):
+        """Place ``nb`` as ``student``'s submission of ``lesson``."""
+        path = notebook_path(lesson, self.root / "grading" / "submitted" / student)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, str(path))
+
+    def autograde(self, lesson):
+        """Grade every submission of ``lesson`` (nbgrader adds unknown students to the gradebook)."""
+        return self.nbgrader("autograde", lesson, "--force")
+
+    def scores(self, lesson):
+        """``{student: {grade_id: (score, max_score)}}`` read from the gradebook database."""
+        result = {}
+        with Gradebook(self.db_url) as gradebook:
+            assignment = gradebook.find_assignment(lesson)
+            for submission in assignment.submissions:
+                grades = {}
+                for notebook in submission.notebooks:
+                    for grade in notebook.grades:
+                        grades[grade.name] = (grade.score, grade.max_score)
+                result[submission.student.id] = grades
+        return result
+
+
+def with_answers(nb, answers):
+    """A copy of ``nb`` whose answer cells, by grade id, hold the code in ``answers``."""
+    nb = copy.deepcopy(nb)
+    missing = set(answers)
+    for cell in nb.cells:
+        grade_id = nbgrader(cell).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+            missing.discard(grade_id)
+    if missing:
+        raise KeyError(f"no cells with grade ids {sorted(missing)}")
+    return nb

@@ -1,0 +1,95 @@
+"""Notebook hygiene: valid files and nbgrader metadata, clean student versions, shared check helpers in sync,
+and ruff-clean code."""
+
+import subprocess
+import sys
+from collections import Counter
+
+import nbformat
+import pytest
+from nbgrader.nbgraderformat import MetadataValidator
+
+from tools.lessons import (
+    NOTEBOOKS,
+    REPO,
+    SOLUTIONS,
+    is_answer_cell,
+    is_test_cell,
+    lesson_info,
+    lesson_names,
+    nbgrader,
+    notebook_path,
+    read,
+)
+
+LESSONS = lesson_names()
+ALL_NOTEBOOKS = [notebook_path(lesson, root) for root in (SOLUTIONS, NOTEBOOKS) for lesson in LESSONS]
+CHECKS_SOURCE = (REPO / "tools" / "course_checks.py").read_text().strip()
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: str(p.relative_to(REPO)))
+def test_valid_notebook_with_python3_kernel(path):
+    nb = read(path)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "python3"
+    assert nb.metadata.kernelspec.language == "python"
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: str(p.relative_to(REPO)))
+def test_nbgrader_metadata_valid_and_grade_ids_unique(path):
+    nb = read(path)
+    MetadataValidator().validate_nb(nb)
+    ids = Counter(nbgrader(c)["grade_id"] for c in nb.cells if "grade_id" in nbgrader(c))
+    assert not [i for i, n in ids.items() if n > 1], f"duplicate grade ids: {ids}"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_student_notebook_has_no_outputs_and_no_solutions(lesson):
+    nb = read(notebook_path(lesson, NOTEBOOKS))
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+        for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+            assert marker not in cell.source, f"{lesson}: student notebook contains '{marker}'"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_solutions_notebook_is_stored_with_outputs(lesson):
+    code_cells = [c for c in read(notebook_path(lesson)).cells if c.cell_type == "code" and c.source.strip()]
+    assert all(c.execution_count is not None for c in code_cells), f"{lesson}: run `make outputs LESSONS={lesson}`"
+    assert not [c for c in code_cells for o in c.outputs if o.output_type == "error"], f"{lesson}: stored errors"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_every_exercise_is_graded_with_hidden_checks(lesson):
+    nb = read(notebook_path(lesson))
+    answers = [i for i, c in enumerate(nb.cells) if is_answer_cell(c)]
+    assert answers, f"{lesson}: no exercises"
+    for position, index in enumerate(answers):
+        end = answers[position + 1] if position + 1 < len(answers) else len(nb.cells)
+        checks = [c for c in nb.cells[index + 1:end] if is_test_cell(c)]
+        grade_id = nbgrader(nb.cells[index])["grade_id"]
+        assert checks, f"{lesson}/{grade_id}: no check cell after the answer cell"
+        assert any("### BEGIN HIDDEN TESTS" in c.source for c in checks), f"{lesson}/{grade_id}: no hidden checks"
+        assert any("### BEGIN HIDDEN TESTS" not in c.source for c in checks), f"{lesson}/{grade_id}: no visible checks"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_check_helpers_match_tools_course_checks(lesson):
+    cells = [c for c in read(notebook_path(lesson)).cells if nbgrader(c).get("grade_id") == "course-checks"]
+    assert len(cells) == 1, f"{lesson}: expected one read-only cell with grade id 'course-checks'"
+    assert nbgrader(cells[0])["locked"], f"{lesson}: the course-checks cell must be read-only"
+    assert cells[0].source.strip() == CHECKS_SOURCE, f"{lesson}: course-checks cell differs from tools/course_checks.py"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_lesson_intro_has_course_map_facts(lesson):
+    info = lesson_info(lesson)
+    assert info.title.startswith(f"Lesson {lesson[:2]} ")
+    assert 0 < info.minutes <= 180 and info.exercises > 0 and info.points > 0
+
+
+def test_ruff_clean():
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,41 @@
+"""The student notebooks in notebooks/ are exactly what `make release` generates from solutions/."""
+
+import pytest
+
+from tests.harness import TempCourse
+from tools.lessons import NOTEBOOKS, REPO, SOLUTIONS, course_map_table, lesson_names, read, with_course_map
+
+LESSONS = lesson_names()
+
+
+@pytest.fixture(scope="module")
+def fresh_release(tmp_path_factory):
+    return TempCourse(tmp_path_factory.mktemp("release"), LESSONS)
+
+
+def files_under(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def test_every_lesson_is_released():
+    assert LESSONS, "no lessons found in solutions/"
+    assert lesson_names(NOTEBOOKS) == LESSONS
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_student_notebook_is_regenerated_exactly(fresh_release, lesson):
+    released = fresh_release.root / "notebooks" / lesson
+    committed = NOTEBOOKS / lesson
+    assert files_under(committed) == files_under(released), f"{lesson}: files differ from a fresh release"
+    for name in files_under(committed):
+        if name.endswith(".ipynb"):
+            assert read(committed / name) == read(released / name), (
+                f"notebooks/{lesson}/{name} differs from what `make release` generates: run `make release`")
+        else:
+            assert (committed / name).read_bytes() == (released / name).read_bytes(), f"{lesson}/{name} differs"
+
+
+def test_readme_course_map_is_current():
+    readme = (REPO / "README.md").read_text()
+    assert with_course_map(readme, course_map_table(SOLUTIONS)) == readme, (
+        "README.md's course map is out of date: run `make release`")

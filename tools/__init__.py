@@ -1,0 +1,1 @@
+"""Course-building tools: lesson discovery, running the solutions notebooks, releasing student notebooks."""
