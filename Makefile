@@ -36,8 +36,11 @@ $(INSTALLED): requirements.txt | $(BIN)/python
 
 install: $(INSTALLED)
 
+# Jupyter refuses to run as root unless told; containers (Docker, CI) often run as root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: install
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)/notebooks" $(ARGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)/notebooks" $(ALLOW_ROOT) $(ARGS)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
