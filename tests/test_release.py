@@ -3,6 +3,7 @@
 import pytest
 
 from tests.harness import TempCourse
+from tools.learner_access import stamp_student_notebooks
 from tools.lessons import NOTEBOOKS, REPO, SOLUTIONS, course_map_table, lesson_names, read, with_course_map
 
 LESSONS = lesson_names()
@@ -10,7 +11,9 @@ LESSONS = lesson_names()
 
 @pytest.fixture(scope="module")
 def fresh_release(tmp_path_factory):
-    return TempCourse(tmp_path_factory.mktemp("release"), LESSONS)
+    course = TempCourse(tmp_path_factory.mktemp("release"), LESSONS)
+    stamp_student_notebooks(course.root)  # `make release` adds the Colab badge and set-up cell after nbgrader
+    return course
 
 
 def files_under(folder):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tools.learner_access import stamp_student_notebooks, update_readme_badges
 from tools.lessons import GRADING, REPO, course_map_table, lesson_names, with_course_map
 
 
@@ -30,6 +31,8 @@ def generate_student_notebooks(course_root=REPO, db_url=None):
     """``notebooks/<lesson>/`` for every lesson: solutions and hidden tests removed, outputs cleared."""
     for lesson in lesson_names(Path(course_root) / "solutions"):
         nbgrader(["generate_assignment", lesson, "--force"], course_root, db_url)
+    # The "Open in Colab" badge and the Colab set-up cell go at the top of every student notebook.
+    stamp_student_notebooks(course_root)
 
 
 def update_readme_course_map(readme=REPO / "README.md"):
@@ -39,7 +42,8 @@ def update_readme_course_map(readme=REPO / "README.md"):
 def main():
     generate_student_notebooks()
     update_readme_course_map()
-    print(f"released {len(lesson_names())} lessons to notebooks/ and refreshed the README course map")
+    update_readme_badges()
+    print(f"released {len(lesson_names())} lessons to notebooks/ and refreshed the README course map and badges")
 
 
 if __name__ == "__main__":
