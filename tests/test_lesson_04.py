@@ -1,0 +1,254 @@
+"""Lesson 04's checks grade fairly: plausible bidirectional mistakes (directions swapped, layers mixed up in h_n,
+`output[-1]` used as the backward state, padding not handled) lose points, correct answers written differently
+score full marks. Every variant is a student submission graded by nbgrader's autograde into the gradebook."""
+
+import pytest
+
+from tests.harness import TempCourse, with_answers
+
+LESSON = "04-bidirectional"
+
+ALTERNATIVE = {
+    # Correct, without the notebook's run_direction: its own loop over flipped inputs, gates sliced by hand,
+    # h = n + z * (h - n), permute instead of transpose, missing biases as zeros.
+    "ex4_1_bidirectional_forward": '''
+def bidirectional_gru_forward(x, h0, params, num_layers, batch_first=False):
+    single = x.ndim == 2
+    if single:
+        x = x[:, None, :]
+        if h0 is not None:
+            h0 = h0[:, None, :]
+    elif batch_first:
+        x = x.permute(1, 0, 2)
+    size = params["weight_hh_l0"].shape[-1]
+    if h0 is None:
+        h0 = x.new_zeros((2 * num_layers, x.shape[1], size))
+    finals, sequence = [], x
+    for k in range(num_layers):
+        halves = []
+        for d, suffix in ((0, ""), (1, "_reverse")):
+            w_ih, w_hh = params[f"weight_ih_l{k}{suffix}"], params[f"weight_hh_l{k}{suffix}"]
+            zero = torch.zeros(3 * size, dtype=x.dtype)
+            b_ih = params.get(f"bias_ih_l{k}{suffix}", zero)
+            b_hh = params.get(f"bias_hh_l{k}{suffix}", zero)
+            source = torch.flip(sequence, dims=[0]) if d == 1 else sequence
+            projected = torch.matmul(source, w_ih.t()) + b_ih
+            h, states = h0[2 * k + d], []
+            for g in projected:
+                gh = torch.matmul(h, w_hh.t()) + b_hh
+                r = torch.sigmoid(g[..., :size] + gh[..., :size])
+                z = torch.sigmoid(g[..., size:2 * size] + gh[..., size:2 * size])
+                n = torch.tanh(g[..., 2 * size:] + r * gh[..., 2 * size:])
+                h = n + z * (h - n)
+                states.append(h)
+            states = torch.stack(states)
+            halves.append(torch.flip(states, dims=[0]) if d == 1 else states)
+            finals.append(h)
+        sequence = torch.cat(halves, dim=2)
+    h_n = torch.stack(finals, dim=0)
+    if single:
+        return sequence[:, 0, :], h_n[:, 0, :]
+    return (sequence.permute(1, 0, 2) if batch_first else sequence), h_n
+''',
+    # Correct, by plain row arithmetic instead of a view.
+    "ex4_2_final_states": '''
+def final_states(h_n, num_layers, bidirectional):
+    if not bidirectional:
+        return h_n[num_layers - 1], None
+    return h_n[2 * num_layers - 2], h_n[2 * num_layers - 1]
+''',
+    # Correct, with a Python loop over the sequences and lengths turned into ints.
+    "ex4_3_last_outputs": '''
+def last_outputs(output, lengths, bidirectional, batch_first=False):
+    rows = []
+    half = output.shape[-1] // 2
+    for n, length in enumerate(int(v) for v in lengths):
+        if batch_first:
+            last, first = output[n, length - 1], output[n, 0]
+        else:
+            last, first = output[length - 1, n], output[0, n]
+        rows.append(torch.cat([last[:half], first[half:]]) if bidirectional else last)
+    return torch.stack(rows)
+''',
+}
+
+# The reference solution's structure with one bug each, so that each test says which mistake is caught.
+FORWARD_TEMPLATE = '''
+def bidirectional_gru_forward(x, h0, params, num_layers, batch_first=False):
+    unbatched = x.dim() == 2
+    if unbatched:
+        x = x.unsqueeze(1)
+        h0 = None if h0 is None else h0.unsqueeze(1)
+    elif batch_first:
+        x = x.transpose(0, 1)
+    hidden_size = params["weight_hh_l0"].shape[1]
+    if h0 is None:
+        h0 = torch.zeros(2 * num_layers, x.shape[1], hidden_size, dtype=x.dtype, device=x.device)
+    layer_input, forward_finals, backward_finals = x, [], []
+    for layer in range(num_layers):
+        directions = []
+        for direction, suffix in enumerate(["", "_reverse"]):
+            w_ih, w_hh, b_ih, b_hh = (params.get(f"{kind}_l{layer}{suffix}")
+                                      for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            RUN
+            directions.append(outputs)
+            (backward_finals if direction else forward_finals).append(last)
+        layer_input = CONCAT
+    output, h_n = layer_input, STACK
+    if unbatched:
+        return output.squeeze(1), h_n.squeeze(1)
+    if batch_first:
+        output = output.transpose(0, 1)
+    return output, h_n
+'''
+RIGHT = {
+    "RUN": "outputs, last = run_direction(layer_input, h0[2 * layer + direction], w_ih, w_hh, b_ih, b_hh, "
+           "reverse=direction == 1)",
+    "CONCAT": "torch.cat(directions, dim=-1)",
+    "STACK": "torch.stack([h for pair in zip(forward_finals, backward_finals) for h in pair])",
+}
+
+
+def forward_with(**changes):
+    source = FORWARD_TEMPLATE
+    for key, value in {**RIGHT, **changes}.items():
+        source = source.replace(key, value)
+    return source
+
+
+MISTAKES_A = {
+    # Directions swapped in output: [backward | forward].
+    "ex4_1_bidirectional_forward": forward_with(CONCAT="torch.cat(directions[::-1], dim=-1)"),
+    # Layers mixed up: h_n read direction-major.
+    "ex4_2_final_states": '''
+def final_states(h_n, num_layers, bidirectional):
+    d = 2 if bidirectional else 1
+    rows = h_n.view(d, num_layers, *h_n.shape[1:])
+    return rows[0, -1], (rows[1, -1] if bidirectional else None)
+''',
+    # Padding not handled: output[-1] taken as every sequence's last output.
+    "ex4_3_last_outputs": '''
+def last_outputs(output, lengths, bidirectional, batch_first=False):
+    if batch_first:
+        output = output.transpose(0, 1)
+    if not bidirectional:
+        return output[-1]
+    hidden_size = output.shape[-1] // 2
+    return torch.cat([output[-1, :, :hidden_size], output[0, :, hidden_size:]], dim=-1)
+''',
+}
+
+MISTAKES_B = {
+    # Layers mixed up in h_n: all forward rows, then all backward rows (direction-major).
+    "ex4_1_bidirectional_forward": forward_with(STACK="torch.stack(forward_finals + backward_finals)"),
+    # Directions swapped: h_n[-1] taken as the forward state.
+    "ex4_2_final_states": '''
+def final_states(h_n, num_layers, bidirectional):
+    if not bidirectional:
+        return h_n[-1], None
+    return h_n[-1], h_n[-2]
+''',
+    # output[-1]-style backward state: both halves read at the last real step (padding handled).
+    "ex4_3_last_outputs": '''
+def last_outputs(output, lengths, bidirectional, batch_first=False):
+    if batch_first:
+        output = output.transpose(0, 1)
+    lengths = torch.as_tensor(lengths)
+    return output[lengths - 1, torch.arange(output.shape[1])]
+''',
+}
+
+MISTAKES_C = {
+    # The backward direction's outputs left in processing order (input flipped, output not flipped back).
+    "ex4_1_bidirectional_forward": forward_with(
+        RUN="outputs, last = run_direction(layer_input.flip(0) if direction else layer_input, "
+            "h0[2 * layer + direction], w_ih, w_hh, b_ih, b_hh)"),
+    # The top layer's rows taken as h_n[-2], h_n[-1] even with one direction.
+    "ex4_2_final_states": '''
+def final_states(h_n, num_layers, bidirectional):
+    return h_n[-2], (h_n[-1] if bidirectional else None)
+''',
+    # batch_first ignored.
+    "ex4_3_last_outputs": '''
+def last_outputs(output, lengths, bidirectional, batch_first=False):
+    lengths = torch.as_tensor(lengths)
+    last = output[lengths - 1, torch.arange(output.shape[1])]
+    if not bidirectional:
+        return last
+    hidden_size = output.shape[-1] // 2
+    return torch.cat([last[:, :hidden_size], output[0, :, hidden_size:]], dim=-1)
+''',
+}
+
+HOSTILE = {
+    # Objects that claim to equal anything.
+    "ex4_1_bidirectional_forward": '''
+class Anything(tuple):
+    def __eq__(self, other):
+        return True
+    def __ne__(self, other):
+        return False
+
+def bidirectional_gru_forward(*args, **kwargs):
+    return Anything((Anything(), Anything()))
+''',
+    "ex4_2_final_states": '''
+class Anything:
+    def __eq__(self, other):
+        return True
+
+def final_states(h_n, num_layers, bidirectional):
+    return Anything(), Anything()
+''',
+    "ex4_3_last_outputs": '''
+class Anything(list):
+    def __eq__(self, other):
+        return True
+
+def last_outputs(*args, **kwargs):
+    return Anything()
+''',
+}
+
+SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes-a": MISTAKES_A, "mistakes-b": MISTAKES_B,
+               "mistakes-c": MISTAKES_C, "hostile": HOSTILE}
+
+
+@pytest.fixture(scope="module")
+def scores(tmp_path_factory):
+    course = TempCourse(tmp_path_factory.mktemp("lesson04"), [LESSON])
+    for student, answers in SUBMISSIONS.items():
+        course.submit(student, LESSON, with_answers(course.source(LESSON), answers))
+    course.autograde(LESSON)
+    return course.scores(LESSON)
+
+
+def points(scores, student, grade_id):
+    return scores[student][grade_id][0]
+
+
+def test_every_submission_was_graded(scores):
+    assert set(scores) == set(SUBMISSIONS)
+
+
+def test_alternative_correct_answers_get_full_marks(scores):
+    assert scores["alternative"], "no graded cells"
+    for grade_id, (score, max_score) in scores["alternative"].items():
+        assert score == max_score, f"{grade_id}: a correct answer written differently scored {score}/{max_score}"
+
+
+@pytest.mark.parametrize("grade_id", ["ex4_1_hidden", "ex4_2_hidden", "ex4_3_hidden"])
+@pytest.mark.parametrize("student", ["mistakes-a", "mistakes-b", "mistakes-c", "hostile"])
+def test_plausible_mistakes_fail_the_hidden_checks(scores, student, grade_id):
+    assert points(scores, student, grade_id) == 0
+
+
+def test_mistakes_in_the_visible_examples_fail_visible_checks_too(scores):
+    # Every mistake but one shows on the visible examples (a 2-layer BiGRU; a 2-layer h_n; a padded batch).
+    for student in ["mistakes-a", "mistakes-b", "mistakes-c", "hostile"]:
+        for grade_id in ["ex4_1_visible", "ex4_2_visible"]:
+            assert points(scores, student, grade_id) == 0, (student, grade_id)
+    for student in ["mistakes-a", "mistakes-b", "hostile"]:
+        assert points(scores, student, "ex4_3_visible") == 0, student
+    # Ignoring batch_first does not show on the visible (time-major) examples; only the hidden checks catch it.
+    assert points(scores, "mistakes-c", "ex4_3_visible") == 1
