@@ -4,14 +4,29 @@ Run nbgrader commands from this folder (``cd grading``): nbgrader reads this fil
 The course root is the repository root: lessons come from ``solutions/`` (the nbgrader source) and are released
 to ``notebooks/``; student work, grades and feedback stay under ``grading/`` and are git-ignored.
 
-Two settings can be changed from the environment without editing this file:
+These settings can be changed from the environment without editing this file:
 - ``COURSE_ROOT``: another course root (the tests grade in a temporary copy of the course).
 - ``COURSE_DB_URL``: the gradebook database, an SQLAlchemy URL. Default: SQLite in ``grading/gradebook.db``.
   Several graders at once need a server database, e.g. ``postgresql://user@host/gru_course`` (see README.md here).
+- ``COURSE_CELL_TIMEOUT``: seconds a cell may run when graded (default 30).
+- ``COURSE_KERNEL_MEMORY``: memory cap of a grading kernel, e.g. ``4G`` (the default) or ``0`` for none.
+
+The grading toolkit (``grading/toolkit/``, ``make autograde``) reads the same variables.
 """
 
 import os
+import sys
 from pathlib import Path
+
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import GetGrades
+
+# The toolkit's nbgrader plug-ins live in this repository (grading/toolkit/), wherever the course root is.
+REPO = str(Path(__file__).resolve().parent.parent)
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+from grading.toolkit import preprocessors as toolkit  # noqa: E402
+from grading.toolkit.settings import DEFAULT_KERNEL_MEMORY, parse_bytes  # noqa: E402
 
 c = get_config()  # noqa: F821  (nbgrader injects get_config into this file)
 
@@ -31,3 +46,19 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 
 # Every cell gets at most this many seconds when grading (nbgrader's default is 30).
 c.Execute.timeout = int(os.environ.get("COURSE_CELL_TIMEOUT", "30"))
+c.Execute.error_on_timeout = {
+    "ename": "CellTimeoutError",
+    "evalue": f"the cell ran longer than {c.Execute.timeout} s and was stopped",
+    "traceback": [f"CellTimeoutError: the cell ran longer than {c.Execute.timeout} s and was stopped"],
+}
+
+# Grading kernels run under a memory cap, and a kernel that dies or hangs costs only the cells it had left
+# (grading/toolkit/preprocessors.py explains both).
+c.SafeExecute.kernel_memory = parse_bytes(os.environ.get("COURSE_KERNEL_MEMORY", DEFAULT_KERNEL_MEMORY))
+c.Autograde.autograde_preprocessors = toolkit.autograde_preprocessors()
+
+# A submission whose test cells were deleted gets them back (and graded); edited ones are restored anyway.
+c.OverwriteCells.add_missing_cells = True
+
+# Feedback never shows hidden tests: their code is cut out, failed ones keep only "Error: message".
+c.GenerateFeedback.preprocessors = [GetGrades, toolkit.RedactHiddenTests, CSSHTMLHeaderPreprocessor]

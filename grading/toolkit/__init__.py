@@ -1,0 +1,3 @@
+"""The instructor's grading toolkit: collect, autograde in parallel, feedback without hidden tests, export.
+
+``python -m grading.toolkit --help`` lists the commands; README.md ("For instructors") has the workflow."""

@@ -1,0 +1,313 @@
+"""``make autograde``: grade every submission in ``grading/submitted/<student>/<lesson>/``, JOBS at a time.
+
+- Workers (``worker.py``) grade in scratch courses; only this process writes the gradebook, one transaction per
+  submission, as each result arrives. So parallel grading cannot lock the database or lose a row, and a run
+  stopped at any point (Ctrl-C, kill, crash) keeps everything recorded before it.
+- ``grading/autograde-summary.csv`` has one row per submission: score, status, reason, and a fingerprint of the
+  files and of the lesson's checks. A re-run skips submissions whose fingerprint is unchanged and that the
+  gradebook holds; it grades the new, changed and unfinished ones (``--force``: everything again).
+- Status ``graded``: nbgrader ran the notebook (the reason lists what went wrong in it, if anything);
+  ``not-gradable``: no notebook, not a notebook, or it ran past the submission time limit: recorded as 0 with the
+  reason; ``error``: the toolkit could not grade it (nbgrader crashed): recorded as 0, retried by the next run,
+  and the command exits 1.
+"""
+
+import csv
+import fcntl
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from multiprocessing.connection import wait
+from pathlib import Path
+
+from grading.toolkit import gradebook
+from grading.toolkit.diagnose import folder_fingerprint
+from grading.toolkit.settings import cell_timeout, default_jobs, format_bytes, kernel_memory, submission_timeout
+from grading.toolkit.worker import ERROR, GRADED, NOT_GRADABLE, Job, as_message, result, serve
+from tools.lessons import lesson_names
+
+SUMMARY_FIELDS = ["student", "lesson", "score", "max_score", "status", "reason", "seconds", "graded_at",
+                  "fingerprint"]
+
+
+class Interrupted(Exception):
+    pass
+
+
+# --- the summary file: what has been graded, how, and why it scored what it did ---------------------------------
+
+def read_summary(path):
+    """{(student, lesson): row} from ``autograde-summary.csv`` ({} if there is none yet)."""
+    if not Path(path).is_file():
+        return {}
+    with open(path, newline="") as f:
+        return {(row["student"], row["lesson"]): row for row in csv.DictReader(f)}
+
+
+def write_summary(path, rows):
+    """Atomically (write, then rename): a run killed mid-write leaves the previous complete file."""
+    path = Path(path)
+    partial = path.with_suffix(".csv.partial")
+    with open(partial, "w", newline="") as f:
+        writer = csv.DictWriter(f, SUMMARY_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows[key] for key in sorted(rows))
+    os.replace(partial, path)
+
+
+# --- what to grade -------------------------------------------------------------------------------------------------
+
+def find_submissions(course, lessons=None, students=None):
+    """([(student, lesson, folder)], [folders that are not a lesson of the course])."""
+    known = set(lesson_names(course.solutions))
+    found, strays = [], []
+    if not course.submitted.is_dir():
+        return found, strays
+    for student_dir in sorted(p for p in course.submitted.iterdir() if p.is_dir()):
+        if students and student_dir.name not in students:
+            continue
+        for folder in sorted(p for p in student_dir.iterdir() if p.is_dir()):
+            if lessons and folder.name not in lessons:
+                continue
+            (found if folder.name in known else strays).append((student_dir.name, folder.name, folder))
+    return found, strays
+
+
+@contextmanager
+def single_run(course):
+    """One autograde at a time per course: a second one stops at once instead of grading the same files."""
+    course.grading.mkdir(parents=True, exist_ok=True)
+    with open(course.grading / ".autograde.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit("another autograde of this course is running; wait for it to finish") from None
+        yield
+
+
+# --- the worker pool -------------------------------------------------------------------------------------------------
+
+class Worker:
+    """A ``worker.serve`` process and the job it is grading."""
+
+    def __init__(self, context, log_path):
+        self.connection, child = context.Pipe()
+        self.process = context.Process(target=serve, args=(child, str(log_path)), daemon=True)
+        self.process.start()
+        child.close()
+        self.job, self.deadline = None, None
+
+    def give(self, job, seconds):
+        self.job, self.deadline = job, time.monotonic() + seconds
+        self.connection.send(as_message(job))
+
+    def kill(self):
+        """Stop the worker and its kernel at once (the kernel runs in a session of its own)."""
+        try:
+            import psutil
+
+            children = psutil.Process(self.process.pid).children(recursive=True)
+        except Exception:
+            children = []
+        for child in children:
+            try:
+                child.kill()
+            except Exception:
+                pass
+        self.process.kill()
+        self.process.join(5)
+
+    def stop(self):
+        try:
+            self.connection.send(None)
+        except (BrokenPipeError, OSError):
+            pass
+        self.process.join(5)
+        if self.process.is_alive():
+            self.kill()
+
+
+def run_pool(jobs, n_workers, work_dir, on_result):
+    """Grade ``jobs`` on ``n_workers`` processes; call ``on_result(result)`` here, in this process, for each."""
+    context = multiprocessing.get_context("spawn")  # a clean interpreter: no forked threads or open databases
+    queue = list(reversed(jobs))
+    limit = submission_timeout()
+    workers = [Worker(context, work_dir / f"worker-{i}.log") for i in range(min(n_workers, len(jobs)))]
+    try:
+        while queue or any(w.job for w in workers):
+            for index, worker in enumerate(workers):
+                if worker.job is None and queue:
+                    if not worker.process.is_alive():
+                        workers[index] = worker = Worker(context, work_dir / f"worker-{index}.log")
+                    worker.give(queue.pop(), limit)
+            busy = {w.connection: w for w in workers if w.job}
+            for connection in wait(list(busy), timeout=1.0):
+                worker = busy[connection]
+                try:
+                    answer = connection.recv()
+                except (EOFError, OSError):
+                    answer = result(worker.job, ERROR, "the grading worker crashed (see grading/.work/*.log)")
+                    worker.kill()
+                worker.job = None
+                on_result(answer)
+            for index, worker in enumerate(workers):
+                if worker.job and time.monotonic() > worker.deadline:
+                    job = worker.job
+                    worker.kill()
+                    workers[index] = Worker(context, work_dir / f"worker-{index}.log")
+                    on_result(result(job, NOT_GRADABLE, f"grading stopped after {limit:g} s (the submission time "
+                                                        f"limit): the notebook did not finish"))
+    finally:
+        for worker in workers:
+            if worker.job:
+                worker.kill()
+            else:
+                worker.stop()
+
+
+# --- the command -----------------------------------------------------------------------------------------------------
+
+def autograde(course, lessons=None, students=None, jobs=None, force=False, out=print):
+    """Grade, record and summarise; returns the exit code (0: every submission got a grade)."""
+    jobs = jobs or default_jobs()
+    with single_run(course):
+        found, strays = find_submissions(course, lessons, students)
+        for _student, lesson, folder in strays:
+            out(f"skipped {folder.relative_to(course.root)}: '{lesson}' is not a lesson of this course")
+        if not found:
+            out("no submissions to grade in " + str(course.submitted.relative_to(course.root)))
+            return 0
+        needed = sorted({lesson for _, lesson, _ in found})
+        for lesson in gradebook.ensure_lessons(course, needed):
+            out(f"recorded {lesson} in the gradebook (it was not released into this gradebook yet)")
+        checks = gradebook.lesson_fingerprints(course.db_url, needed)
+        summary = read_summary(course.summary_csv)
+
+        shutil.rmtree(course.work, ignore_errors=True)
+        course.work.mkdir(parents=True)
+        template = course.work / "template.db"
+        gradebook.write_template(course.db_url, needed, template)
+        todo = plan(course, found, checks, summary, template, force)
+        skipped = len(found) - len(todo)
+        out(f"grading {len(todo)} submissions with {min(jobs, max(1, len(todo)))} jobs "
+            f"({skipped} unchanged and already graded; cell timeout {cell_timeout()} s, "
+            f"kernel memory cap {format_bytes(kernel_memory())})")
+
+        done = []
+        started = time.monotonic()
+        with opened_gradebook(course) as gb, sigterm_as_interrupt():
+            def on_result(answer):
+                row = save(course, gb, answer, summary)
+                done.append(row)
+                out(f"[{len(done):>{len(str(len(todo)))}}/{len(todo)}] {row['student']} {row['lesson']}: "
+                    f"{row['score']}/{row['max_score']} {row['status']} ({row['seconds']} s)"
+                    + (f" - {row['reason']}" if row["reason"] else ""))
+            try:
+                run_pool(todo, jobs, course.work, on_result)
+            except (KeyboardInterrupt, Interrupted):
+                out(f"\ninterrupted: {len(done)} of {len(todo)} submissions graded and saved; "
+                    f"run the same command again to grade the rest")
+                return 130
+            finally:
+                shutil.rmtree(course.work, ignore_errors=True)
+        elapsed = time.monotonic() - started
+        report(course, done, elapsed, jobs, out)
+        return 1 if any(row["status"] == ERROR for row in done) else 0
+
+
+def plan(course, found, checks, summary, template, force):
+    """The jobs to run: every submission that is new, changed, or not completely in the gradebook."""
+    todo = []
+    with gradebook.opened(course.db_url) as gb:
+        for student, lesson, folder in found:
+            fingerprint = f"{folder_fingerprint(folder)}-{checks[lesson]}"
+            row = summary.get((student, lesson))
+            up_to_date = (
+                row is not None and row["fingerprint"] == fingerprint and row["status"] in (GRADED, NOT_GRADABLE)
+                and gradebook.is_recorded(gb, lesson, student)
+                and (row["status"] != GRADED or (course.autograded / student / lesson).is_dir()))
+            if force or not up_to_date:
+                todo.append(Job(
+                    student=student, lesson=lesson, folder=str(folder), solutions=str(course.solutions),
+                    release=str(course.release / lesson / f"{lesson}.ipynb"), template_db=str(template),
+                    scratch=str(course.work / f"{student}--{lesson}"), cell_timeout=cell_timeout(),
+                    kernel_memory=kernel_memory(), fingerprint=fingerprint))
+    return todo
+
+
+@contextmanager
+def opened_gradebook(course):
+    with gradebook.opened(course.db_url) as gb:
+        yield gb
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """``kill <pid>`` stops a run as cleanly as Ctrl-C: workers stopped, scratch removed, grades kept."""
+    def handler(signum, frame):
+        raise Interrupted()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def save(course, gb, answer, summary):
+    """Put one result in place: the autograded notebook, the gradebook (one transaction), the summary row."""
+    student, lesson = answer["student"], answer["lesson"]
+    target = course.autograded / student / lesson
+    if answer["status"] == GRADED:
+        staged = target.with_name(f".{lesson}.new")
+        shutil.rmtree(staged, ignore_errors=True)
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(answer["autograded"], staged)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(staged, target)
+        graded = answer["graded"]
+    else:
+        shutil.rmtree(target, ignore_errors=True)  # an older grading of a file that is now broken
+        graded = gradebook.zero_submission(gb, lesson)
+    gradebook.record(gb, lesson, student, graded)
+    max_score = sum(cell.max_score for nb in gb.find_assignment(lesson).notebooks
+                    for cell in [*nb.grade_cells, *nb.task_cells])
+    score = sum(v or 0 for nb in graded["notebooks"].values() for v in nb["grades"].values())
+    summary[(student, lesson)] = {
+        "student": student, "lesson": lesson, "score": f"{score:g}", "max_score": f"{max_score:g}",
+        "status": answer["status"], "reason": answer["reason"], "seconds": answer["seconds"],
+        "graded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        # an error is retried by the next run: no fingerprint to match
+        "fingerprint": answer["fingerprint"] if answer["status"] != ERROR else "",
+    }
+    write_summary(course.summary_csv, summary)
+    shutil.rmtree(course.work / f"{student}--{lesson}", ignore_errors=True)
+    if answer["status"] == ERROR and answer.get("log"):
+        log_dir = course.grading / "autograde-errors"
+        log_dir.mkdir(exist_ok=True)
+        (log_dir / f"{student}--{lesson}.log").write_text(answer["log"])
+    return summary[(student, lesson)]
+
+
+def report(course, rows, elapsed, jobs, out):
+    counts = {status: sum(r["status"] == status for r in rows) for status in (GRADED, NOT_GRADABLE, ERROR)}
+    flagged = [r for r in rows if r["reason"]]
+    if flagged:
+        out("\nsubmissions with problems (all recorded; reasons also in the summary file):")
+        width = max(len(f"{r['student']} {r['lesson']}") for r in flagged)
+        for r in flagged:
+            out(f"  {r['student'] + ' ' + r['lesson']:<{width}}  {r['score']:>5}/{r['max_score']:<5} "
+                f"{r['status']:<12} {r['reason']}")
+    per = f", {elapsed / len(rows):.1f} s per submission" if rows else ""
+    out(f"\n{len(rows)} submissions in {elapsed:.0f} s with {jobs} jobs{per}: {counts[GRADED]} graded, "
+        f"{counts[NOT_GRADABLE]} not gradable (recorded as 0), {counts[ERROR]} errors")
+    out(f"summary: {course.summary_csv.relative_to(course.root)}; grades: the gradebook ({course.db_url})")
+    if counts[ERROR]:
+        out(f"errors: the toolkit could not grade these; details in "
+            f"{(course.grading / 'autograde-errors').relative_to(course.root)}/; the next run retries them")
+        sys.stdout.flush()

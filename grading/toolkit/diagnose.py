@@ -1,0 +1,155 @@
+"""Why a submission scored what it did, in words for the autograde summary: what was wrong with the file
+(missing, misnamed, not a notebook), which check cells were edited or deleted (nbgrader restores them), and which
+cells failed while grading (timeouts, a dead kernel, memory, errors in answers)."""
+
+import hashlib
+from pathlib import Path
+
+import nbformat
+
+from grading.toolkit.preprocessors import KERNEL_DIED, KERNEL_UNRESPONSIVE, NOT_RUN
+from grading.toolkit.settings import format_bytes
+
+MEMORY_MESSAGES = ("can't allocate memory", "Cannot allocate memory", "out of memory")
+
+
+def folder_fingerprint(folder):
+    """sha256 of every file under ``folder`` (names and bytes): a re-run regrades a submission only if it changed."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def find_notebook(folder, lesson):
+    """(path, note): the notebook to grade in a student's ``folder`` for ``lesson``, or (None, why not).
+
+    ``<lesson>.ipynb`` is graded as is. LMSs rename files (``00-orientation (1).ipynb``): a single other notebook,
+    or a single one whose name contains the lesson's, is graded in its place with a note."""
+    folder = Path(folder)
+    expected = folder / f"{lesson}.ipynb"
+    if expected.is_file():
+        return expected, None
+    notebooks = sorted(p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    named = [p for p in notebooks if lesson in p.name]
+    candidates = notebooks if len(notebooks) == 1 else named
+    if len(candidates) == 1:
+        found = candidates[0].relative_to(folder)
+        return candidates[0], f"misnamed notebook: graded '{found}' as {lesson}.ipynb"
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    if not notebooks:
+        found = f"found only {', '.join(files[:5])}" if files else "the folder is empty"
+        return None, f"no notebook: expected {lesson}.ipynb, {found}"
+    names = ", ".join(str(p.relative_to(folder)) for p in notebooks[:5])
+    return None, f"no {lesson}.ipynb and {len(notebooks)} other notebooks ({names}): cannot tell which to grade"
+
+
+def read_notebook(path):
+    """(notebook, None), or (None, why it is not a notebook nbgrader can grade)."""
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+        nbformat.validate(nb)
+    except Exception as error:  # NotJSONError, ValidationError, UnicodeDecodeError, ...
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return None, f"not a valid notebook file ({type(error).__name__}: {message[:120]})"
+    return nb, None
+
+
+def _grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def _is_locked(cell):
+    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("locked"))
+
+
+def tampered_cells(submitted, released):
+    """Notes on read-only cells (checks, course helpers) that the student edited or deleted. nbgrader puts the
+    instructor's version back in both cases (``OverwriteCells``, with ``add_missing_cells``) before grading."""
+    theirs = {_grade_id(c): c for c in submitted.cells if _grade_id(c)}
+    edited, deleted = [], []
+    for cell in released.cells:
+        grade_id = _grade_id(cell)
+        if not grade_id or not _is_locked(cell):
+            continue
+        if grade_id not in theirs:
+            deleted.append(grade_id)
+        elif without_hidden_tests(theirs[grade_id].source) != without_hidden_tests(cell.source):
+            edited.append(grade_id)
+    notes = []
+    if edited:
+        notes.append(f"edited read-only cells restored: {', '.join(edited)}")
+    if deleted:
+        notes.append(f"deleted read-only cells restored: {', '.join(deleted)}")
+    return notes
+
+
+def without_hidden_tests(source):
+    """``source`` without its hidden-test region and surrounding blank space, for comparing check cells: a
+    notebook made from the instructor's version (with hidden tests) is not an edited one."""
+    kept, inside = [], False
+    for line in source.splitlines():
+        if "BEGIN HIDDEN TESTS" in line:
+            inside = True
+        elif "END HIDDEN TESTS" in line:
+            inside = False
+        elif not inside:
+            kept.append(line.rstrip())
+    return "\n".join(kept).strip()
+
+
+def _first_line(text, limit=140):
+    line = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def grading_problems(nb, cell_timeout, kernel_memory):
+    """(notes, failed checks) read from an autograded notebook's error outputs."""
+    notes, failed, not_run = [], [], 0
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if not errors:
+            continue
+        names = {e.get("ename") for e in errors}
+        nbgrader = cell.get("metadata", {}).get("nbgrader", {})
+        label = nbgrader.get("grade_id") or f"cell {index}"
+        is_check = nbgrader.get("grade") and not nbgrader.get("solution")
+        if NOT_RUN in names:
+            not_run += 1
+            if is_check:
+                failed.append(label)
+            continue
+        if KERNEL_DIED in names:
+            notes.append(f"{label}: the kernel died (os._exit, a crash, or out of memory)")
+        elif KERNEL_UNRESPONSIVE in names:
+            notes.append(f"{label}: ran past the {cell_timeout} s cell timeout and ignored the interrupt")
+        elif "CellTimeoutError" in names:
+            notes.append(f"{label}: ran past the {cell_timeout} s cell timeout (stopped)")
+        elif is_check:
+            failed.append(label)
+            continue
+        else:
+            error = errors[-1]
+            ename, evalue = error.get("ename", "Error"), error.get("evalue", "")
+            if ename == "NotImplementedError" and nbgrader.get("solution"):
+                notes.append(f"{label}: not answered")
+                continue
+            note = f"{label}: {ename}: {_first_line(evalue)}" if _first_line(evalue) else f"{label}: {ename}"
+            if ename == "MemoryError" or any(m in str(evalue) for m in MEMORY_MESSAGES):
+                note += f" (memory cap {format_bytes(kernel_memory)})"
+            notes.append(note)
+        if is_check:
+            failed.append(label)
+    if not_run:
+        notes.append(f"{not_run} later cells not run")
+    return notes, failed
+
+
+def reason(notes, failed):
+    """One line for the summary: what went wrong first, then the checks that failed."""
+    parts = list(notes)
+    if failed:
+        parts.append(f"failed checks: {', '.join(failed)}")
+    return "; ".join(parts)

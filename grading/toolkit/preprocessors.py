@@ -1,0 +1,141 @@
+"""nbgrader plug-ins that ``grading/nbgrader_config.py`` installs, so that every ``nbgrader autograde`` and
+``nbgrader generate_feedback`` of the course (the toolkit's, the tests', an instructor's own) behaves the same:
+
+- ``SafeExecute`` replaces nbgrader's ``Execute``: the kernel runs under a memory cap, and a kernel that dies
+  (``os._exit``, a crash) or ignores the timeout interrupt no longer aborts the notebook: the cell gets an error
+  that says what happened, the cells after it are marked "not run" (so their checks score 0), and nbgrader goes
+  on to save the grades.
+- ``RedactHiddenTests`` runs in ``generate_feedback``: test cells lose their hidden part and failed checks keep
+  only their error name and message, so feedback never shows hidden test code.
+"""
+
+import re
+import sys
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbconvert.preprocessors import Preprocessor
+from nbformat.v4 import new_output
+from nbgrader import utils
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import Execute
+from nbgrader.preprocessors.clearhiddentests import ClearHiddenTests
+from traitlets import Integer
+
+MEMCAP = Path(__file__).resolve().parent / "memcap.py"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+# Error names the toolkit writes into cells; the autograde summary and the feedback explain them.
+KERNEL_DIED = "KernelDied"
+KERNEL_UNRESPONSIVE = "KernelUnresponsive"
+NOT_RUN = "NotRun"
+
+
+class MemoryCappedKernelManager(AsyncKernelManager):
+    """Starts the kernel through ``memcap.py``, which sets the memory cap and then becomes the kernel."""
+
+    memory_limit = Integer(0, help="RLIMIT_DATA of the kernel in bytes; 0 means no cap").tag(config=True)
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        command = super().format_kernel_cmd(extra_arguments)
+        if self.memory_limit <= 0:
+            return command
+        return [sys.executable, str(MEMCAP), str(self.memory_limit), "--", *command]
+
+
+def error_output(ename, evalue):
+    return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+class SafeExecute(Execute):
+    """nbgrader's ``Execute`` with a memory-capped kernel and a notebook that survives its kernel."""
+
+    kernel_memory = Integer(0, help="memory cap of the grading kernel in bytes (0: none)").tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("kernel_manager_class", MemoryCappedKernelManager)
+        super().__init__(*args, **kwargs)
+
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        km.memory_limit = self.kernel_memory
+        return km
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._stopped_because = None  # set once the kernel is gone: why the remaining cells are not run
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        if self._stopped_because:
+            cell.outputs = [error_output(NOT_RUN, f"not run: {self._stopped_because}")]
+            return cell, resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            cell.outputs.append(error_output(
+                KERNEL_DIED, "the kernel stopped while running this cell (os._exit, a crash, or it ran out of "
+                             "memory); the cells after it were not run"))
+            self._stopped_because = f"the kernel died in an earlier cell ({cell_label(cell, index)})"
+        except CellTimeoutError:
+            # The timeout interrupt did not bring the kernel back (the cell swallows KeyboardInterrupt, or is
+            # stuck outside Python): it cannot run anything else, so stop it now rather than time out every cell.
+            self.shutdown_kernel = "immediate"
+            cell.outputs.append(error_output(
+                KERNEL_UNRESPONSIVE, f"the cell ran longer than {self.timeout} s and did not stop when "
+                                     f"interrupted; the cells after it were not run"))
+            self._stopped_because = f"the kernel stopped responding in an earlier cell ({cell_label(cell, index)})"
+        return cell, self.resources
+
+
+def cell_label(cell, index):
+    """``ex0_1_gru_shapes`` for a graded or answer cell, ``cell 12`` for any other."""
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {index}"
+
+
+def autograde_preprocessors():
+    """nbgrader's autograde steps with ``SafeExecute`` in place of ``Execute``."""
+    default = Autograde.class_traits()["autograde_preprocessors"].default()
+    return [SafeExecute if step is Execute else step for step in default]
+
+
+class RedactHiddenTests(Preprocessor):
+    """Feedback without hidden tests: the hidden region of each test cell is cut out of its source, and a failed
+    test's traceback keeps only frames from other cells (the student's own functions) plus ``Error: message``."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code" or not utils.is_grade(cell) or utils.is_solution(cell):
+            return cell, resources
+        hidden = hidden_lines(cell.source)
+        if hidden:
+            ClearHiddenTests(enforce_metadata=False)._remove_hidden_test_region(cell)
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                output.traceback = redacted_traceback(output, cell.get("execution_count"), hidden)
+        return cell, resources
+
+
+def hidden_lines(source):
+    """The non-trivial lines between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        if "BEGIN HIDDEN TESTS" in line:
+            inside = True
+        elif "END HIDDEN TESTS" in line:
+            inside = False
+        elif inside and len(line.strip()) > 3:
+            lines.append(line.strip())
+    return lines
+
+
+def redacted_traceback(output, execution_count, hidden):
+    own_frame = f"Cell In[{execution_count}]" if execution_count else None
+    kept = []
+    for entry in output.get("traceback", [])[:-1]:  # the last entry is "Error: message", added back below
+        plain = ANSI.sub("", entry)
+        if (own_frame and own_frame in plain) or any(line in plain for line in hidden):
+            continue  # a frame of this test cell: it quotes the test's code
+        kept.append(entry)
+    return kept + [f"{output.ename}: {output.evalue}"]
