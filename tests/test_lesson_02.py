@@ -1,0 +1,348 @@
+"""Lesson 02's checks grade fairly: plausible mistakes lose points, correct answers written differently score full
+marks.
+
+Four students go through nbgrader's autograde into the gradebook. Exercise 2.4 (`gru_forward`) has more plausible
+mistakes than there are students, so the rest of them run through the same check cells in-process: the notebook's
+cells up to Exercise 2.4's hidden checks are executed in order with the answer cells replaced, exactly as the
+kernel would, and a check cell passes when it raises nothing (nbgrader's rule)."""
+
+import contextlib
+import io
+
+import matplotlib
+import pytest
+
+from tests.harness import TempCourse, with_answers
+from tools.lessons import nbgrader, notebook_path, read
+
+LESSON = "02-single-layer"
+
+# ----------------------------------------------------------------------------------------------------------------
+# Answers written differently from the reference, all correct.
+
+ALT_H_N_FROM_OUTPUT = '''
+def h_n_from_output(output, batch_first=False):
+    if output.ndim == 3 and batch_first:
+        output = output.permute(1, 0, 2)
+    return output[-1].unsqueeze(0).clone()
+'''
+
+ALT_PARAMS_FROM_GRU = '''
+import copy
+
+def params_from_gru(gru):
+    state = copy.deepcopy(gru.state_dict())  # state_dict tensors are already detached
+    return {key: state.get(key + "_l0") for key in ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]}
+'''
+
+ALT_LOAD_PARAMS = '''
+def load_params_into_gru(params, gru):
+    gru.load_state_dict({k + "_l0": v for k, v in params.items() if v is not None})  # copies in place
+'''
+
+# Precomputes the input projections of all steps at once, and writes its own cell.
+ALT_GRU_FORWARD = '''
+import torch.nn.functional as F
+
+def gru_forward(x, h0, params, batch_first=False):
+    is_batched = x.dim() == 3
+    if not is_batched:
+        x = x[:, None, :]
+        if h0 is not None:
+            h0 = h0[:, None, :]
+    elif batch_first:
+        x = x.permute(1, 0, 2)
+    H = params["weight_hh"].size(1)
+    h = x.new_zeros(x.size(1), H) if h0 is None else h0.squeeze(0)
+    gi_all = F.linear(x, params["weight_ih"], params["bias_ih"])  # (L, N, 3H)
+    outs = []
+    for t in range(x.size(0)):
+        gh = F.linear(h, params["weight_hh"], params["bias_hh"])
+        r = torch.sigmoid(gi_all[t, :, :H] + gh[:, :H])
+        z = torch.sigmoid(gi_all[t, :, H:2 * H] + gh[:, H:2 * H])
+        n = torch.tanh(gi_all[t, :, 2 * H:] + r * gh[:, 2 * H:])
+        h = n + z * (h - n)
+        outs.append(h)
+    out = torch.stack(outs, 0)
+    if not is_batched:
+        return out[:, 0], h[None, 0]
+    return (out.transpose(0, 1) if batch_first else out), h[None]
+'''
+
+# Delegates to PyTorch: builds an nn.GRU and loads the weights. Correct, so it must get full marks too.
+ALT_GRU_FORWARD_DELEGATE = '''
+def gru_forward(x, h0, params, batch_first=False):
+    hidden_size, input_size = params["weight_hh"].shape[1], params["weight_ih"].shape[1]
+    module = nn.GRU(input_size, hidden_size, bias=params["bias_ih"] is not None, batch_first=batch_first)
+    module = module.to(dtype=x.dtype, device=x.device)
+    with torch.no_grad():
+        for name, value in params.items():
+            if value is not None:
+                getattr(module, name + "_l0").copy_(value)
+    return module(x, h0)
+'''
+
+# ----------------------------------------------------------------------------------------------------------------
+# Plausible mistakes.
+
+# A reference gru_forward that is correct, with one line changed per mistake below.
+def forward_with(cell_line="h = gru_cell(x_t, h, params)", h_n="h.unsqueeze(0)", transpose_input=True,
+                 unbatched=True, zeros="torch.zeros(1, x.shape[1], params['weight_hh'].shape[1], "
+                                       "dtype=x.dtype, device=x.device)"):
+    return f'''
+def my_cell(x_t, h, params, paper=False, swap=False, order="rzn"):
+    gx = x_t @ params["weight_ih"].T
+    gh_raw = params["weight_hh"]
+    if params["bias_ih"] is not None:
+        gx = gx + params["bias_ih"]
+    chunks_x = dict(zip(order, gx.chunk(3, dim=-1)))
+    w_h = dict(zip(order, gh_raw.chunk(3, dim=0)))
+    b_h = dict(zip(order, params["bias_hh"].chunk(3))) if params["bias_hh"] is not None else {{}}
+    def lin(g, v):
+        out = v @ w_h[g].T
+        return out + b_h[g] if g in b_h else out
+    r = torch.sigmoid(chunks_x["r"] + lin("r", h))
+    z = torch.sigmoid(chunks_x["z"] + lin("z", h))
+    n = torch.tanh(chunks_x["n"] + (lin("n", r * h) if paper else r * lin("n", h)))
+    return z * n + (1 - z) * h if swap else (1 - z) * n + z * h
+
+def gru_forward(x, h0, params, batch_first=False):
+    was_unbatched = {unbatched} and x.dim() == 2
+    if was_unbatched:
+        x = x.unsqueeze(1)
+        h0 = None if h0 is None else h0.unsqueeze(1)
+    elif batch_first and {transpose_input}:
+        x = x.transpose(0, 1)
+    if h0 is None:
+        h0 = {zeros}
+    h = h0[0]
+    states = []
+    for x_t in x:
+        {cell_line}
+        states.append(h)
+    output, h_n = torch.stack(states), {h_n}
+    if was_unbatched:
+        return output.squeeze(1), h_n.squeeze(1)
+    if batch_first and {transpose_input}:
+        output = output.transpose(0, 1)
+    return output, h_n
+'''
+
+
+FORWARD_OWN_CELL_CORRECT = forward_with(cell_line="h = my_cell(x_t, h, params)")
+FORWARD_MISTAKES = {
+    # The reset gate applied to h before W_hn, as in Cho et al. (2014).
+    "paper reset gate": forward_with(cell_line="h = my_cell(x_t, h, params, paper=True)"),
+    # z and 1 - z swapped.
+    "z and 1-z swapped": forward_with(cell_line="h = my_cell(x_t, h, params, swap=True)"),
+    # Gate blocks read in the order z, r, n (Keras/ONNX).
+    "gate order z, r, n": forward_with(cell_line='h = my_cell(x_t, h, params, order="zrn")'),
+    # batch_first ignored: a batch-first input is run as if it were time-major.
+    "batch_first ignored": forward_with(transpose_input=False),
+    # h_n returned as (N, H), without its leading dimension.
+    "h_n without leading 1": forward_with(h_n="h"),
+    # Unbatched input not handled: a 2-D x is iterated as if it were (L, N, H_in).
+    "unbatched not handled": forward_with(unbatched=False),
+    # h0=None not handled.
+    "h0=None crashes": forward_with(zeros="h0"),
+    # Zeros always float32 (and on the CPU): wrong for float64 input.
+    "zeros in float32": forward_with(zeros="torch.zeros(1, x.shape[1], params['weight_hh'].shape[1])"),
+}
+
+MISTAKES_A = {
+    # Always output[-1]: with batch_first that is the last sequence of the batch, not the last step.
+    "ex2_1_h_n_from_output": '''
+def h_n_from_output(output, batch_first=False):
+    return output[-1:] if output.dim() == 3 else output[-1:]
+''',
+    # Returns the parameters themselves: no copies, still Parameters.
+    "ex2_2_params_from_gru": '''
+def params_from_gru(gru):
+    return {"weight_ih": gru.weight_ih_l0, "weight_hh": gru.weight_hh_l0,
+            "bias_ih": getattr(gru, "bias_ih_l0", None), "bias_hh": getattr(gru, "bias_hh_l0", None)}
+''',
+    # Replaces the Parameter objects: the optimizer keeps training the old ones.
+    "ex2_3_load_params_into_gru": '''
+def load_params_into_gru(params, gru):
+    for name, value in params.items():
+        if value is not None:
+            setattr(gru, name + "_l0", nn.Parameter(value.clone()))
+''',
+    "ex2_4_gru_forward": FORWARD_MISTAKES["paper reset gate"],
+}
+
+MISTAKES_B = {
+    # Forgets the leading dimension of h_n: returns (N, H).
+    "ex2_1_h_n_from_output": '''
+def h_n_from_output(output, batch_first=False):
+    if output.dim() == 2:
+        return output[-1]
+    return output[:, -1] if batch_first else output[-1]
+''',
+    # bias=False not handled: a GRU without biases has no bias_ih_l0 attribute.
+    "ex2_2_params_from_gru": '''
+def params_from_gru(gru):
+    return {"weight_ih": gru.weight_ih_l0.detach().clone(), "weight_hh": gru.weight_hh_l0.detach().clone(),
+            "bias_ih": gru.bias_ih_l0.detach().clone(), "bias_hh": gru.bias_hh_l0.detach().clone()}
+''',
+    # Shares memory with params through .data: not a copy.
+    "ex2_3_load_params_into_gru": '''
+def load_params_into_gru(params, gru):
+    for name, value in params.items():
+        if value is not None:
+            getattr(gru, name + "_l0").data = value
+''',
+    "ex2_4_gru_forward": FORWARD_MISTAKES["batch_first ignored"],
+}
+
+MISTAKES_C = {
+    # Unbatched output not recognised: with batch_first=True it indexes the feature dimension.
+    "ex2_1_h_n_from_output": '''
+def h_n_from_output(output, batch_first=False):
+    return (output[:, -1] if batch_first else output[-1]).unsqueeze(0)
+''',
+    # Keys named like the GRU's attributes, with the _l0 suffix.
+    "ex2_2_params_from_gru": '''
+def params_from_gru(gru):
+    return {name: p.detach().clone() for name, p in gru.named_parameters()}
+''',
+    # Skips torch.no_grad(): copying into a leaf that requires grad raises.
+    "ex2_3_load_params_into_gru": '''
+def load_params_into_gru(params, gru):
+    for name, value in params.items():
+        if value is not None:
+            getattr(gru, name + "_l0").copy_(value)
+''',
+    "ex2_4_gru_forward": FORWARD_MISTAKES["h_n without leading 1"],
+}
+
+ALTERNATIVE = {
+    "ex2_1_h_n_from_output": ALT_H_N_FROM_OUTPUT,
+    "ex2_2_params_from_gru": ALT_PARAMS_FROM_GRU,
+    "ex2_3_load_params_into_gru": ALT_LOAD_PARAMS,
+    "ex2_4_gru_forward": ALT_GRU_FORWARD,
+}
+
+HOSTILE = {
+    # Objects that claim to equal anything.
+    "ex2_1_h_n_from_output": '''
+class Anything:
+    def __eq__(self, other):
+        return True
+    shape = property(lambda self: Anything())
+
+def h_n_from_output(output, batch_first=False):
+    return Anything()
+''',
+    "ex2_2_params_from_gru": '''
+class Anything(dict):
+    def __eq__(self, other):
+        return True
+    def __getitem__(self, key):
+        return self
+
+def params_from_gru(gru):
+    return Anything()
+''',
+    "ex2_4_gru_forward": '''
+class Anything(tuple):
+    def __eq__(self, other):
+        return True
+    def __ne__(self, other):
+        return False
+
+def gru_forward(x, h0, params, batch_first=False):
+    return Anything((Anything(), Anything()))
+''',
+}
+
+SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes-a": MISTAKES_A, "mistakes-b": MISTAKES_B,
+               "mistakes-c": MISTAKES_C, "hostile": HOSTILE}
+HIDDEN = ["ex2_1_hidden", "ex2_2_hidden", "ex2_3_hidden", "ex2_4_hidden"]
+
+
+@pytest.fixture(scope="module")
+def scores(tmp_path_factory):
+    course = TempCourse(tmp_path_factory.mktemp("lesson02"), [LESSON])
+    for student, answers in SUBMISSIONS.items():
+        course.submit(student, LESSON, with_answers(course.source(LESSON), answers))
+    course.autograde(LESSON)
+    return course.scores(LESSON)
+
+
+def points(scores, student, grade_id):
+    return scores[student][grade_id][0]
+
+
+def test_alternative_correct_answers_get_full_marks(scores):
+    for grade_id, (score, max_score) in scores["alternative"].items():
+        assert score == max_score, f"{grade_id}: a correct answer written differently scored {score}/{max_score}"
+
+
+@pytest.mark.parametrize("grade_id", HIDDEN)
+@pytest.mark.parametrize("student", ["mistakes-a", "mistakes-b", "mistakes-c"])
+def test_plausible_mistakes_fail_the_hidden_checks(scores, student, grade_id):
+    assert points(scores, student, grade_id) == 0
+
+
+def test_which_mistakes_the_visible_checks_already_show(scores):
+    # Visible checks use the article's Example 1 (time-major and batch-first): they show the batch_first and
+    # h_n-shape mistakes, the _l0 keys, Parameters instead of copies, a replaced Parameter, a missing no_grad
+    # and the paper's cell; bias=False, shared memory and unbatched input only show in the hidden checks.
+    expected = {
+        "mistakes-a": {"ex2_1_visible": 0, "ex2_2_visible": 0, "ex2_3_visible": 0, "ex2_4_visible": 0},
+        "mistakes-b": {"ex2_1_visible": 0, "ex2_2_visible": 1, "ex2_3_visible": 1, "ex2_4_visible": 0},
+        "mistakes-c": {"ex2_1_visible": 1, "ex2_2_visible": 0, "ex2_3_visible": 0, "ex2_4_visible": 0},
+    }
+    for student, cells in expected.items():
+        for grade_id, score in cells.items():
+            assert points(scores, student, grade_id) == score, (student, grade_id)
+
+
+def test_objects_that_equal_anything_score_nothing(scores):
+    for grade_id in ["ex2_1_visible", "ex2_1_hidden", "ex2_2_visible", "ex2_2_hidden", "ex2_4_visible",
+                     "ex2_4_hidden"]:
+        assert points(scores, "hostile", grade_id) == 0, grade_id
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# More gru_forward variants through the same check cells, in-process.
+
+def run_check_cells(answers, last_grade_id="ex2_4_hidden"):
+    """Execute the solutions notebook's code cells in order up to the cell ``last_grade_id``, answer cells replaced
+    by ``answers``; return ``{grade_id: passed}`` for the graded cells (passed = raised nothing)."""
+    matplotlib.use("Agg")
+    namespace, results = {"__name__": "__main__"}, {}
+    for cell in read(notebook_path(LESSON)).cells:
+        if cell.cell_type != "code":
+            continue
+        meta = nbgrader(cell)
+        source = answers.get(meta.get("grade_id"), cell.source)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(source, meta.get("grade_id", "<cell>"), "exec"), namespace)
+            passed = True
+        except Exception:
+            passed = False
+        if meta.get("grade"):
+            results[meta["grade_id"]] = passed
+        elif not passed and not meta.get("solution"):
+            raise AssertionError(f"teaching cell failed: {cell.source[:80]!r}")
+        if meta.get("grade_id") == last_grade_id:
+            return results
+    raise KeyError(last_grade_id)
+
+
+@pytest.mark.parametrize("answer", [FORWARD_OWN_CELL_CORRECT, ALT_GRU_FORWARD_DELEGATE],
+                         ids=["own-cell", "delegates-to-nn-GRU"])
+def test_more_correct_gru_forwards_pass(answer, monkeypatch):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    results = run_check_cells({"ex2_4_gru_forward": answer})
+    assert results["ex2_4_visible"] and results["ex2_4_hidden"]
+
+
+@pytest.mark.parametrize("mistake", sorted(FORWARD_MISTAKES))
+def test_every_gru_forward_mistake_fails_the_hidden_checks(mistake, monkeypatch):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    results = run_check_cells({"ex2_4_gru_forward": FORWARD_MISTAKES[mistake]})
+    assert not results["ex2_4_hidden"], f"the hidden checks of Exercise 2.4 let '{mistake}' pass"
