@@ -15,11 +15,10 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_output
 from nbgrader import utils
 from nbgrader.converters import Autograde
-from nbgrader.preprocessors import Execute
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.preprocessors.clearhiddentests import ClearHiddenTests
 from traitlets import Integer
 
@@ -101,7 +100,7 @@ def autograde_preprocessors():
     return [SafeExecute if step is Execute else step for step in default]
 
 
-class RedactHiddenTests(Preprocessor):
+class RedactHiddenTests(NbGraderPreprocessor):  # nbgrader's base: enabled by default, nbconvert's is not
     """Feedback without hidden tests: the hidden region of each test cell is cut out of its source, and a failed
     test's traceback keeps only frames from other cells (the student's own functions) plus ``Error: message``."""
 

@@ -78,6 +78,11 @@ def grade(job):
     problems, failed = diagnose.grading_problems(
         nbformat.read(str(graded_nb), as_version=4), job.cell_timeout, job.kernel_memory)
     graded = read_submission(sqlite_url(db), job.lesson, job.student)
+    # nbgrader comments "No response." on answer cells left as released
+    blank = [cell for nb in graded["notebooks"].values() for cell, comment in nb["comments"].items()
+             if comment == "No response."]
+    if blank:
+        notes.append(f"not answered: {', '.join(blank)}")
     return result(job, GRADED, diagnose.reason(notes + problems, failed), graded, autograded, started, log)
 
 

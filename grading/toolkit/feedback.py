@@ -1,0 +1,90 @@
+"""``make feedback``: one HTML page per student and lesson in ``grading/feedback/<student>/<lesson>/``.
+
+nbgrader's ``generate_feedback`` makes the pages from the autograded notebooks; ``grading/nbgrader_config.py``
+adds ``RedactHiddenTests`` to it, so hidden test code never reaches a page (a failed hidden check shows its
+error name and message: which check failed and why). As a safety net every page is then searched for the lines
+of the hidden tests; a page that contains one is deleted and the command fails. A submission that could not be
+graded gets a short page with its reason.
+"""
+
+import html
+import re
+import shutil
+
+import nbformat
+
+from grading.toolkit.autograde import read_summary
+from grading.toolkit.diagnose import without_hidden_tests
+from grading.toolkit.preprocessors import hidden_lines
+from tools.release import nbgrader
+
+TAG = re.compile(r"<[^>]+>")
+
+
+def feedback(course, wanted=None, out=print):
+    """Feedback for every lesson with autograded notebooks (or only the ``wanted`` ones); returns the exit code."""
+    summary = read_summary(course.summary_csv)
+    graded = {p.name for p in course.autograded.glob("*/*") if p.is_dir() and not p.name.startswith(".")}
+    lessons = sorted(lesson for lesson in graded if not wanted or lesson in wanted)
+    for lesson in lessons:
+        nbgrader(["generate_feedback", lesson, "--force"], course.root, course.db_url)
+    leaked, pages = [], 0
+    for lesson in lessons:
+        secrets = secret_lines(course, lesson)
+        for graded_folder in course.autograded.glob(f"*/{lesson}"):
+            for page in (course.feedback / graded_folder.parent.name / lesson).glob("*.html"):
+                pages += 1
+                if leaks(page.read_text(encoding="utf-8"), secrets):
+                    page.unlink()
+                    leaked.append(page)
+
+    placeholders = 0
+    for (student, lesson), row in sorted(summary.items()):
+        if row["status"] != "graded" and (not wanted or lesson in wanted):
+            write_placeholder(course, student, lesson, row)
+            placeholders += 1
+
+    out(f"feedback: {pages - len(leaked)} pages from nbgrader and {placeholders} for submissions that could "
+        f"not be graded, in {course.feedback.relative_to(course.root)}/<student>/<lesson>/")
+    if leaked:
+        out("ERROR: hidden test code found in these pages; they were deleted:\n  "
+            + "\n  ".join(str(p.relative_to(course.root)) for p in leaked))
+        return 1
+    return 0
+
+
+def secret_lines(course, lesson):
+    """Lines of the lesson's hidden tests that appear nowhere in the student version (short or shared lines such
+    as ``import random`` reveal nothing)."""
+    source = nbformat.read(str(course.solutions / lesson / f"{lesson}.ipynb"), as_version=4)
+    public = "\n".join(without_hidden_tests(c.source) for c in source.cells)
+    return [line for cell in source.cells for line in hidden_lines(cell.source)
+            if len(line) >= 12 and line not in public]
+
+
+def page_text(page_html):
+    """What a reader of the page sees: tags (syntax highlighting splits code into many) and entities removed."""
+    return html.unescape(TAG.sub("", page_html))
+
+
+def leaks(page_html, secrets):
+    text = page_text(page_html)
+    return [line for line in secrets if line in text]
+
+
+def write_placeholder(course, student, lesson, row):
+    folder = course.feedback / student / lesson
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    status = "could not be graded" if row["status"] == "not-gradable" else "could not be graded automatically"
+    (folder / f"{lesson}.html").write_text(f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(lesson)}: feedback for {html.escape(student)}</title>
+</head><body>
+<h1>{html.escape(lesson)}</h1>
+<p>Student: {html.escape(student)}.
+Score: <strong>{html.escape(row["score"])} / {html.escape(row["max_score"])}</strong>.</p>
+<p>Your submission {status}: {html.escape(row["reason"])}.</p>
+<p>Submit the notebook <code>{html.escape(lesson)}.ipynb</code> as you downloaded it from the course and saved it
+in Jupyter, or ask your instructor.</p>
+</body></html>
+""", encoding="utf-8")
