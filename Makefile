@@ -14,11 +14,12 @@ PYTEST_ARGS ?= -n 2 --dist loadgroup
 # Tools installed in the course environment (nbgrader, jupyter, alembic) come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help install lab test release outputs benchmark
+.PHONY: help install lab test test-gpu release outputs benchmark
 
 help:
 	@echo "make lab      install, then open the course in JupyterLab (ARGS='--no-browser --port=8888' for a server)"
 	@echo "make test     install, then run every test"
+	@echo "make test-gpu rerun every solutions notebook on CUDA and compare it with its stored outputs (needs a GPU)"
 	@echo "make release  regenerate the student notebooks in notebooks/ from solutions/ (and the README course map)"
 	@echo "make outputs  rerun the solutions notebooks and store their outputs (LESSONS='01-gru-math' for some)"
 	@echo "make benchmark  time each solutions notebook"
@@ -44,6 +45,14 @@ lab: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Not part of `make test` (CI has no GPU). nbval reads one sanitize file: the CPU one joined with the GPU one.
+GPU_SANITIZE := tests/artifacts/nbval_sanitize_gpu_joined.cfg
+test-gpu: install
+	@$(BIN)/python -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' || { echo "error: make test-gpu runs every notebook on CUDA, but this PyTorch sees no CUDA GPU (torch.cuda.is_available() is False). Run it on a machine with an NVIDIA GPU, where pip installs PyTorch with CUDA on Linux." >&2; exit 1; }
+	@$(BIN)/python -c 'import torch; print("test-gpu on", torch.cuda.get_device_name(0), "with PyTorch", torch.__version__, "CUDA", torch.version.cuda)'
+	@mkdir -p $(dir $(GPU_SANITIZE)) && cat tests/nbval_sanitize.cfg tests/nbval_sanitize_gpu.cfg > $(GPU_SANITIZE)
+	$(BIN)/python -m pytest solutions $(PYTEST_ARGS) --nbval-sanitize-with $(GPU_SANITIZE)
 
 release: install
 	$(BIN)/python -m tools.release
