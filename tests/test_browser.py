@@ -24,7 +24,8 @@ from tools.lessons import NOTEBOOKS, REPO, notebook_path, read
 
 LESSON = "00-orientation"
 ARTIFACTS = REPO / "tests" / "artifacts"
-SCREENSHOT = ARTIFACTS / "lesson00-jupyterlab.png"
+SCREENSHOT = ARTIFACTS / "lesson00-jupyterlab.png"  # the page when the test ends (passed or not)
+SCREENSHOT_TOP = ARTIFACTS / "lesson00-jupyterlab-top.png"  # the top of the notebook, after the run
 SERVER_LOG = ARTIFACTS / "lesson00-jupyterlab-server.log"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -202,6 +203,9 @@ def test_lesson_00_runs_in_jupyterlab_in_chromium(browser, lab):
         stderr = notebook.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         assert stderr.count() == 0, f"output on stderr: {stderr.all_text_contents()}"
         assert not errors, f"JavaScript errors on the page: {errors}"
+        cells.first.scroll_into_view_if_needed()
+        page.wait_for_timeout(1000)  # let the browser paint the cells that scrolled into view
+        page.screenshot(path=str(SCREENSHOT_TOP))
     finally:
         page.screenshot(path=str(SCREENSHOT))
         page.close()
