@@ -63,6 +63,7 @@ class SafeExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         self._stopped_because = None  # set once the kernel is gone: why the remaining cells are not run
+        self.shutdown_kernel = "immediate"  # nothing to save in a grading kernel: don't wait for a clean exit
         return super().preprocess(nb, resources, km)
 
     def preprocess_cell(self, cell, resources, index):
