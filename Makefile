@@ -15,6 +15,7 @@ PYTEST_ARGS ?= -n 2 --dist loadgroup
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: help install lab test test-gpu release outputs benchmark
+.PHONY: collect autograde feedback export benchmark-grading
 
 help:
 	@echo "make lab      install, then open the course in JupyterLab (ARGS='--no-browser --port=8888' for a server)"
@@ -23,6 +24,11 @@ help:
 	@echo "make release  regenerate the student notebooks in notebooks/ from solutions/ (and the README course map)"
 	@echo "make outputs  rerun the solutions notebooks and store their outputs (LESSONS='01-gru-math' for some)"
 	@echo "make benchmark  time each solutions notebook"
+	@echo "make collect FROM=dir-or.zip   instructors: import LMS downloads (<student>_<lesson>.ipynb) into grading/submitted/"
+	@echo "make autograde [LESSON=..] [JOBS=N] [FORCE=1]   grade every submission, JOBS students at once (default: cores)"
+	@echo "make feedback  HTML feedback per student and lesson in grading/feedback/ (hidden tests stay hidden)"
+	@echo "make export    grading/grades.csv and the class summary (tables and figure) in grading/summary/"
+	@echo "make benchmark-grading  time autograde on a synthetic class (JOBS=1 and JOBS=2)"
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: '$(PYTHON)' not found. Install Python 3.10 or newer, or run: make $(MAKECMDGOALS) PYTHON=/path/to/python3" >&2; exit 1; }
@@ -62,3 +68,21 @@ outputs: install
 
 benchmark: install
 	$(BIN)/python -m tools.benchmark_notebooks
+
+# Instructor grading toolkit (grading/toolkit/; README "For instructors"). COURSE_CELL_TIMEOUT, COURSE_KERNEL_MEMORY,
+# COURSE_SUBMISSION_TIMEOUT and COURSE_DB_URL pass through the environment (or as make variables).
+collect: install
+	@test -n "$(FROM)" || { echo "error: make collect needs FROM=<folder or .zip of downloaded submissions>" >&2; exit 2; }
+	$(BIN)/python -m grading.toolkit collect "$(FROM)"
+
+autograde: install
+	$(BIN)/python -m grading.toolkit autograde $(if $(LESSON),--lesson "$(LESSON)") $(if $(JOBS),--jobs $(JOBS)) $(if $(FORCE),--force)
+
+feedback: install
+	$(BIN)/python -m grading.toolkit feedback $(if $(LESSON),--lesson "$(LESSON)")
+
+export: install
+	$(BIN)/python -m grading.toolkit export
+
+benchmark-grading: install
+	$(BIN)/python -m tools.benchmark_grading $(ARGS)

@@ -76,6 +76,9 @@ def write_placeholder(course, student, lesson, row):
     folder = course.feedback / student / lesson
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
+    for name in ("timestamp.txt", "submission_secret.txt"):  # what `nbgrader release_feedback` needs beside it
+        if (course.submitted / student / lesson / name).is_file():
+            shutil.copy(course.submitted / student / lesson / name, folder / name)
     status = "could not be graded" if row["status"] == "not-gradable" else "could not be graded automatically"
     (folder / f"{lesson}.html").write_text(f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(lesson)}: feedback for {html.escape(student)}</title>

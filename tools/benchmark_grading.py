@@ -1,0 +1,120 @@
+"""Time ``make autograde`` on a synthetic class: seconds per submission with 1 and 2 jobs, the speed-up, and the
+floor (starting a kernel and importing torch, which every graded notebook pays). Works in a temporary course;
+the repository's gradebook and grading/ folder are not touched.
+
+    python -m tools.benchmark_grading                          # 12 students x every released lesson
+    python -m tools.benchmark_grading --students 6 --lessons 00-orientation --jobs 1 2 4
+
+The class mixes good and bad work, cycling per student and lesson through: the solution (twice), the untouched
+student notebook, a syntax error in the first answer, and a file that is not a notebook. Endless loops are left
+out: they would measure the cell timeout, not the toolkit.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from grading.toolkit.autograde import autograde, read_summary
+from grading.toolkit.gradebook import sqlite_url
+from grading.toolkit.settings import Course, default_jobs
+from tools.lessons import NOTEBOOKS, SOLUTIONS, lesson_names, nbgrader, notebook_path, read
+from tools.release import nbgrader as run_nbgrader
+
+
+def with_syntax_error(nb):
+    nb = nbformat.from_dict(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and nbgrader(cell).get("solution"):
+            cell.source = "def broken(:\n    pass\n"
+            break
+    return nb
+
+
+VARIANTS = {
+    "solution": lambda source, blank: source,
+    "solution-again": lambda source, blank: source,
+    "untouched": lambda source, blank: blank,
+    "syntax-error": lambda source, blank: with_syntax_error(source),
+    "not-a-notebook": None,
+}
+
+
+def build_class(root, lessons, students):
+    (root / "grading").mkdir(parents=True)
+    db_url = sqlite_url(root / "grading" / "gradebook.db")
+    for lesson in lessons:
+        shutil.copytree(SOLUTIONS / lesson, root / "solutions" / lesson)
+        run_nbgrader(["generate_assignment", lesson, "--force"], root, db_url)
+    names = list(VARIANTS)
+    mix = dict.fromkeys(names, 0)
+    for lesson_index, lesson in enumerate(lessons):
+        source, blank = read(notebook_path(lesson, root / "solutions")), read(notebook_path(lesson, root / "notebooks"))
+        for i in range(students):
+            variant = names[(i + lesson_index) % len(names)]
+            mix[variant] += 1
+            path = root / "grading" / "submitted" / f"student{i:03d}" / lesson / f"{lesson}.ipynb"
+            path.parent.mkdir(parents=True)
+            if VARIANTS[variant] is None:
+                path.write_text("this upload is not a notebook")
+            else:
+                nbformat.write(VARIANTS[variant](source, blank), str(path))
+    return Course(root, db_url), mix
+
+
+def kernel_floor(repeats=3):
+    """Median seconds to start a kernel, import torch and shut it down: what every graded notebook costs."""
+    from jupyter_client.manager import start_new_kernel
+
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        km, kc = start_new_kernel(kernel_name="python3", stderr=subprocess.DEVNULL)
+        kc.execute_interactive("import torch", timeout=120)
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--students", type=int, default=12)
+    parser.add_argument("--lessons", nargs="*", default=None, help="default: every released lesson")
+    parser.add_argument("--jobs", type=int, nargs="*", default=[1, 2])
+    args = parser.parse_args(argv)
+    lessons = args.lessons or lesson_names(NOTEBOOKS)
+
+    with tempfile.TemporaryDirectory(prefix="benchmark-grading-") as scratch:
+        course, mix = build_class(Path(scratch) / "course", lessons, args.students)
+        n = args.students * len(lessons)
+        print(f"synthetic class: {args.students} students x {len(lessons)} lessons ({', '.join(lessons)}) = {n} "
+              f"submissions; mix: {', '.join(f'{k} {v}' for k, v in mix.items())}")
+        print(f"machine: {default_jobs()} cores available to this process, load average "
+              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at the start")
+        floor = kernel_floor()
+        print(f"floor: kernel start-up + import torch + shutdown = {floor:.2f} s per notebook")
+        results = {}
+        for jobs in args.jobs:
+            start = time.perf_counter()
+            code = autograde(course, jobs=jobs, force=True, out=lambda *a: None)
+            elapsed = time.perf_counter() - start
+            rows = read_summary(course.summary_csv).values()
+            worker = [float(r["seconds"]) for r in rows if r["status"] == "graded"]
+            results[jobs] = elapsed
+            speedup = results[args.jobs[0]] / elapsed
+            one = statistics.median(worker)
+            print(f"JOBS={jobs}: {elapsed:6.1f} s in all, {elapsed / n:5.2f} s per submission (wall), "
+                  f"speed-up {speedup:4.2f}x; one notebook graded in {one:.2f} s (median, {one / floor:.1f}x the "
+                  f"floor){'' if code == 0 else '; EXIT CODE ' + str(code)}", flush=True)
+        print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
