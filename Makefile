@@ -49,8 +49,9 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: install
 	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)/notebooks" $(ALLOW_ROOT) $(ARGS)
 
+# Two test workers share the machine's cores: one thread each keeps PyTorch from oversubscribing them.
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Not part of `make test` (CI has no GPU). nbval reads one sanitize file: the CPU one joined with the GPU one.
 GPU_SANITIZE := tests/artifacts/nbval_sanitize_gpu_joined.cfg
