@@ -192,7 +192,7 @@ def autograde(course, lessons=None, students=None, jobs=None, force=False, out=p
         course.work.mkdir(parents=True)
         template = course.work / "template.db"
         gradebook.write_template(course.db_url, needed, template)
-        todo = plan(course, found, checks, summary, template, force)
+        todo = plan(course, found, checks, summary, template, force, threads=max(1, default_jobs() // jobs))
         skipped = len(found) - len(todo)
         out(f"grading {len(todo)} submissions with {min(jobs, max(1, len(todo)))} jobs "
             f"({skipped} unchanged and already graded; cell timeout {cell_timeout()} s, "
@@ -220,7 +220,7 @@ def autograde(course, lessons=None, students=None, jobs=None, force=False, out=p
         return 1 if any(row["status"] == ERROR for row in done) else 0
 
 
-def plan(course, found, checks, summary, template, force):
+def plan(course, found, checks, summary, template, force, threads=0):
     """The jobs to run: every submission that is new, changed, or not completely in the gradebook."""
     todo = []
     with gradebook.opened(course.db_url) as gb:
@@ -236,7 +236,7 @@ def plan(course, found, checks, summary, template, force):
                     student=student, lesson=lesson, folder=str(folder), solutions=str(course.solutions),
                     release=str(course.release / lesson / f"{lesson}.ipynb"), template_db=str(template),
                     scratch=str(course.work / f"{student}--{lesson}"), cell_timeout=cell_timeout(),
-                    kernel_memory=kernel_memory(), fingerprint=fingerprint))
+                    kernel_memory=kernel_memory(), fingerprint=fingerprint, threads=threads))
     return todo
 
 

@@ -38,6 +38,7 @@ class Job:
     cell_timeout: int
     kernel_memory: int
     fingerprint: str = ""
+    threads: int = 0  # CPU threads for the kernel's torch/OpenMP (0: their default, one per core)
 
 
 def result(job, status, reason, graded=None, autograded=None, started=None, log=""):
@@ -64,10 +65,12 @@ def grade(job):
 
     db = scratch / "grading" / "gradebook.db"
     prepare_scratch_course(job, notebook_path, scratch, db)
-    returncode, log = run_nbgrader(
-        ["autograde", job.lesson, "--student", job.student, "--force"],
-        COURSE_ROOT=str(scratch), COURSE_DB_URL=sqlite_url(db),
-        COURSE_CELL_TIMEOUT=str(job.cell_timeout), COURSE_KERNEL_MEMORY=str(job.kernel_memory))
+    env = dict(COURSE_ROOT=str(scratch), COURSE_DB_URL=sqlite_url(db), COURSE_CELL_TIMEOUT=str(job.cell_timeout),
+               COURSE_KERNEL_MEMORY=str(job.kernel_memory))
+    if job.threads and "OMP_NUM_THREADS" not in os.environ:
+        # JOBS kernels at once, each with a thread per core, would fight over the cores: share them out.
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(job.threads)
+    returncode, log = run_nbgrader(["autograde", job.lesson, "--student", job.student, "--force"], **env)
     autograded = scratch / "grading" / "autograded" / job.student / job.lesson
     graded_nb = autograded / f"{job.lesson}.ipynb"
     if returncode != 0 or not graded_nb.is_file():
