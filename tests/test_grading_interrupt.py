@@ -1,7 +1,9 @@
 """Nothing lost: a grading run stopped with Ctrl-C, or killed outright, keeps every grade it recorded, and the next
-run grades only the rest. Runs the real command (``python -m grading.toolkit autograde``) with one job."""
+run grades only the rest. Runs the real command (``python -m grading.toolkit autograde``) with one job, in a
+course as a fresh clone has it: lessons released in notebooks/, no gradebook yet."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,12 +12,27 @@ import time
 import psutil
 
 from grading.toolkit.autograde import read_summary
-from grading.toolkit.gradebook import is_recorded, opened
-from tests.harness import TempCourse
-from tools.lessons import REPO
+from grading.toolkit.gradebook import is_recorded, opened, scores, sqlite_url
+from tools.lessons import NOTEBOOKS, REPO, SOLUTIONS
 
 LESSON = "00-orientation"
 STUDENTS = ["ada", "ben", "cai", "dee"]
+
+
+class FreshClone:
+    """A course root with Lesson 00 in solutions/ and notebooks/, as in the repository, and no gradebook."""
+
+    def __init__(self, root):
+        self.root = root
+        self.db_url = sqlite_url(root / "grading" / "gradebook.db")
+        (root / "grading").mkdir(parents=True)
+        shutil.copytree(SOLUTIONS / LESSON, root / "solutions" / LESSON)
+        shutil.copytree(NOTEBOOKS / LESSON, root / "notebooks" / LESSON)
+
+    def submit_solution(self, student):
+        folder = self.root / "grading" / "submitted" / student / LESSON
+        folder.mkdir(parents=True)
+        shutil.copy(SOLUTIONS / LESSON / f"{LESSON}.ipynb", folder)
 
 
 def command(course):
@@ -45,22 +62,23 @@ def recorded(course):
 
 
 def check_recorded_grades(course, rows):
-    scores = course.scores(LESSON)
+    graded = scores(course.db_url, LESSON)
     assert {student for student, _ in rows} <= recorded(course)
     for student, _ in rows:
-        assert sum(score for score, _ in scores[student].values()) == 7, student
+        assert sum(score for score, _ in graded[student].values()) == 7, student
 
 
 def test_interrupted_and_killed_runs_keep_their_grades_and_the_next_run_finishes(tmp_path):
-    course = TempCourse(tmp_path, [LESSON])
+    course = FreshClone(tmp_path / "course")
     for student in STUDENTS:
-        course.submit(student, LESSON, course.source(LESSON))
+        course.submit_solution(student)
 
     # Ctrl-C as soon as one submission is recorded: a clean stop, with the grades so far kept.
     run = start_and_wait_for(course, 1)
     run.send_signal(signal.SIGINT)
     output = run.communicate(timeout=120)[0]
     assert run.returncode == 130, output
+    assert f"recorded {LESSON} in the gradebook" in output  # a fresh clone needs no `make release` first
     assert "interrupted:" in output and "run the same command again" in output
     after_interrupt = summary(course)
     check_recorded_grades(course, after_interrupt)

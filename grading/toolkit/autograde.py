@@ -295,6 +295,9 @@ def save(course, gb, answer, summary):
 
 
 def report(course, rows, elapsed, jobs, out):
+    if not rows:
+        out("nothing to grade: every submission is unchanged and in the gradebook (--force / FORCE=1 regrades)")
+        return
     counts = {status: sum(r["status"] == status for r in rows) for status in (GRADED, NOT_GRADABLE, ERROR)}
     flagged = [r for r in rows if r["reason"]]
     if flagged:
