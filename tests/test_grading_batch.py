@@ -21,6 +21,9 @@ from grading.toolkit.gradebook import opened
 from tests.harness import TempCourse, with_answers
 from tools.lessons import REPO, nbgrader
 
+# One module-scoped batch: under `make test` (xdist --dist loadgroup) all its tests stay on one worker.
+pytestmark = pytest.mark.xdist_group("grading-batch")
+
 LESSON = "00-orientation"
 MAX = 7.0
 
