@@ -20,7 +20,11 @@ def main(argv):
         sys.exit("usage: memcap.py BYTES -- COMMAND [ARGS...]")
     limit, command = int(argv[0]), argv[2:]
     if limit > 0:
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+        try:
+            resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+        except (ValueError, OSError) as error:  # a hard limit set lower by the system: keep it, say so
+            print(f"memcap: could not set the memory cap ({error}); the kernel runs with the system's limit",
+                  file=sys.stderr)
     os.execvp(command[0], command)
 
 

@@ -9,6 +9,7 @@
   only their error name and message, so feedback never shows hidden test code.
 """
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -38,7 +39,7 @@ class MemoryCappedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         command = super().format_kernel_cmd(extra_arguments)
-        if self.memory_limit <= 0:
+        if self.memory_limit <= 0 or os.name != "posix":  # setrlimit is POSIX only
             return command
         return [sys.executable, str(MEMCAP), str(self.memory_limit), "--", *command]
 
