@@ -16,13 +16,14 @@ def gru_shapes(seq_len, batch_size, input_size, hidden_size, num_layers=1,
     if unbatched:
         x = torch.zeros(seq_len, input_size)
     else:
-        x = torch.zeros(batch_size, seq_len, input_size) if batch_first else torch.zeros(seq_len, batch_size, input_size)
+        x = torch.zeros((batch_size, seq_len, input_size) if batch_first else (seq_len, batch_size, input_size))
     output, h_n = gru(x)
     return output.shape, h_n.shape
 ''',
     "ex0_2_parameter_count": '''
 def gru_parameter_count(input_size, hidden_size, num_layers=1, bidirectional=False, bias=True):
-    return sum(p.numel() for p in nn.GRU(input_size, hidden_size, num_layers, bias, bidirectional=bidirectional).parameters())
+    gru = nn.GRU(input_size, hidden_size, num_layers, bias, bidirectional=bidirectional)
+    return sum(p.numel() for p in gru.parameters())
 ''',
     "ex0_3_initial_state": '''
 def initial_hidden_state(gru, batch_size=None):
