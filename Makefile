@@ -10,7 +10,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 ARGS ?=
-PYTEST_ARGS ?= -n 2 --dist loadgroup
+# Two workers; --dist loadfile keeps each notebook's nbval cells (which share one kernel) on one worker.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 # Tools installed in the course environment (nbgrader, jupyter, alembic) come first on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 

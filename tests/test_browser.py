@@ -84,7 +84,9 @@ def lab(tmp_path_factory):
     env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"), JUPYTER_RUNTIME_DIR=str(home / "runtime"))
     args = (f"--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port={port} --ServerApp.port_retries=0 "
-            f"--IdentityProvider.token={token}")
+            f"--IdentityProvider.token={token} "
+            # Checkpoints go to the temporary folder, so the course's notebooks/ folder stays as released.
+            f"--FileCheckpoints.checkpoint_dir={home / 'checkpoints'}")
     ARTIFACTS.mkdir(exist_ok=True)
     log = SERVER_LOG.open("w")
     # `-o .venv/.installed`: use the installed environment as it is (`make test` has just installed it).

@@ -17,7 +17,9 @@ def fresh_release(tmp_path_factory):
 
 
 def files_under(folder):
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    """Files a release writes; Jupyter's checkpoints (git-ignored) are not part of it."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if p.is_file() and ".ipynb_checkpoints" not in p.parts)
 
 
 def test_every_lesson_is_released():
