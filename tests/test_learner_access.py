@@ -264,6 +264,13 @@ def test_notebook_selects_its_device_once_cuda_then_mps_then_cpu(lesson):
     assert -1 not in marks and marks == sorted(marks), f"{lesson}: pick CUDA, then MPS, then CPU: {choice}"
 
 
+@pytest.mark.parametrize("lesson", lesson_names(SOLUTIONS))
+def test_set_up_turns_off_tf32_for_grus_on_cuda(lesson):
+    """cuDNN's default TF32 keeps about 3 digits; the lessons compare with nn.GRU to many more, on GPU too."""
+    set_up = next(c.source for c in code_cells(read(notebook_path(lesson))) if "device = torch.device(" in c.source)
+    assert 'torch.backends.cudnn.rnn.fp32_precision = "ieee"' in set_up, f"{lesson}: set-up cell keeps TF32 on CUDA"
+
+
 def sanitize(text, *configs):
     for config in configs:
         for regex, replace in get_sanitize_patterns((REPO / "tests" / config).read_text()):
