@@ -73,3 +73,18 @@ def with_answers(nb, answers):
     if missing:
         raise KeyError(f"no cells with grade ids {sorted(missing)}")
     return nb
+
+
+def grade_variants(root, lesson, submissions):
+    """Grade ``submissions`` ({student: {grade_id: answer source}}), each the lesson's solution with those answer
+    cells swapped in, in one autograde run; returns ``TempCourse.scores``."""
+    course = TempCourse(root, [lesson])
+    for student, answers in submissions.items():
+        course.submit(student, lesson, with_answers(course.source(lesson), answers))
+    course.autograde(lesson)
+    return course.scores(lesson)
+
+
+def points(scores, student, grade_id):
+    """The score one student got on one graded cell."""
+    return scores[student][grade_id][0]

@@ -5,7 +5,7 @@ gradebook."""
 
 import pytest
 
-from tests.harness import TempCourse, with_answers
+from tests.harness import grade_variants, points
 
 LESSON = "01-gru-math"
 
@@ -199,15 +199,7 @@ MISTAKEN = ["mistakes-a", "mistakes-b", "mistakes-c", "mistakes-d"]
 
 @pytest.fixture(scope="module")
 def scores(tmp_path_factory):
-    course = TempCourse(tmp_path_factory.mktemp("lesson01"), [LESSON])
-    for student, answers in SUBMISSIONS.items():
-        course.submit(student, LESSON, with_answers(course.source(LESSON), answers))
-    course.autograde(LESSON)
-    return course.scores(LESSON)
-
-
-def points(scores, student, grade_id):
-    return scores[student][grade_id][0]
+    return grade_variants(tmp_path_factory.mktemp("lesson01"), LESSON, SUBMISSIONS)
 
 
 def test_alternative_correct_answers_get_full_marks(scores):

@@ -12,7 +12,7 @@ import io
 import matplotlib
 import pytest
 
-from tests.harness import TempCourse, with_answers
+from tests.harness import grade_variants, points
 from tools.lessons import nbgrader, notebook_path, read
 
 LESSON = "02-single-layer"
@@ -263,15 +263,7 @@ HIDDEN = ["ex2_1_hidden", "ex2_2_hidden", "ex2_3_hidden", "ex2_4_hidden"]
 
 @pytest.fixture(scope="module")
 def scores(tmp_path_factory):
-    course = TempCourse(tmp_path_factory.mktemp("lesson02"), [LESSON])
-    for student, answers in SUBMISSIONS.items():
-        course.submit(student, LESSON, with_answers(course.source(LESSON), answers))
-    course.autograde(LESSON)
-    return course.scores(LESSON)
-
-
-def points(scores, student, grade_id):
-    return scores[student][grade_id][0]
+    return grade_variants(tmp_path_factory.mktemp("lesson02"), LESSON, SUBMISSIONS)
 
 
 def test_alternative_correct_answers_get_full_marks(scores):

@@ -4,7 +4,7 @@ score full marks. Every variant is a student submission graded by nbgrader's aut
 
 import pytest
 
-from tests.harness import TempCourse, with_answers
+from tests.harness import grade_variants, points
 
 LESSON = "04-bidirectional"
 
@@ -216,15 +216,7 @@ SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes-a": MISTAKES_A, "mistakes-b
 
 @pytest.fixture(scope="module")
 def scores(tmp_path_factory):
-    course = TempCourse(tmp_path_factory.mktemp("lesson04"), [LESSON])
-    for student, answers in SUBMISSIONS.items():
-        course.submit(student, LESSON, with_answers(course.source(LESSON), answers))
-    course.autograde(LESSON)
-    return course.scores(LESSON)
-
-
-def points(scores, student, grade_id):
-    return scores[student][grade_id][0]
+    return grade_variants(tmp_path_factory.mktemp("lesson04"), LESSON, SUBMISSIONS)
 
 
 def test_every_submission_was_graded(scores):
