@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 
-from grading.toolkit.preprocessors import KERNEL_DIED, KERNEL_UNRESPONSIVE, NOT_RUN
+from grading.toolkit.preprocessors import KERNEL_DIED, KERNEL_UNRESPONSIVE, NOT_RUN, split_hidden_tests
 from grading.toolkit.settings import format_bytes
 
 MEMORY_MESSAGES = ("can't allocate memory", "Cannot allocate memory", "out of memory")
@@ -87,15 +87,7 @@ def tampered_cells(submitted, released):
 def without_hidden_tests(source):
     """``source`` without its hidden-test region and surrounding blank space, for comparing check cells: a
     notebook made from the instructor's version (with hidden tests) is not an edited one."""
-    kept, inside = [], False
-    for line in source.splitlines():
-        if "BEGIN HIDDEN TESTS" in line:
-            inside = True
-        elif "END HIDDEN TESTS" in line:
-            inside = False
-        elif not inside:
-            kept.append(line.rstrip())
-    return "\n".join(kept).strip()
+    return "\n".join(line.rstrip() for line in split_hidden_tests(source)[0]).strip()
 
 
 def _first_line(text, limit=140):

@@ -118,17 +118,23 @@ class RedactHiddenTests(NbGraderPreprocessor):  # nbgrader's base: enabled by de
         return cell, resources
 
 
-def hidden_lines(source):
-    """The non-trivial lines between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``."""
-    lines, inside = [], False
+def split_hidden_tests(source):
+    """(visible, hidden): the lines of ``source`` outside and inside ``### BEGIN HIDDEN TESTS`` /
+    ``### END HIDDEN TESTS`` (the marker lines themselves in neither)."""
+    visible, hidden, inside = [], [], False
     for line in source.splitlines():
         if "BEGIN HIDDEN TESTS" in line:
             inside = True
         elif "END HIDDEN TESTS" in line:
             inside = False
-        elif inside and len(line.strip()) > 3:
-            lines.append(line.strip())
-    return lines
+        else:
+            (hidden if inside else visible).append(line)
+    return visible, hidden
+
+
+def hidden_lines(source):
+    """The non-trivial lines of the hidden-test region, stripped."""
+    return [line.strip() for line in split_hidden_tests(source)[1] if len(line.strip()) > 3]
 
 
 def redacted_traceback(output, execution_count, hidden):
