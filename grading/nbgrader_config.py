@@ -26,20 +26,20 @@ REPO = str(Path(__file__).resolve().parent.parent)
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 from grading.toolkit import preprocessors as toolkit  # noqa: E402
-from grading.toolkit.settings import DEFAULT_KERNEL_MEMORY, parse_bytes  # noqa: E402
+from grading.toolkit.settings import DEFAULT_KERNEL_MEMORY, Course, parse_bytes  # noqa: E402
 
 c = get_config()  # noqa: F821  (nbgrader injects get_config into this file)
 
-course_root = Path(os.environ.get("COURSE_ROOT", Path(__file__).resolve().parent.parent)).resolve()
+course = Course.from_env()  # COURSE_ROOT and COURSE_DB_URL, with the defaults described above
 
 c.CourseDirectory.course_id = "gru-course"
-c.CourseDirectory.root = str(course_root)
+c.CourseDirectory.root = str(course.root)
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "notebooks"
 c.CourseDirectory.submitted_directory = "grading/submitted"
 c.CourseDirectory.autograded_directory = "grading/autograded"
 c.CourseDirectory.feedback_directory = "grading/feedback"
-c.CourseDirectory.db_url = os.environ.get("COURSE_DB_URL", f"sqlite:///{course_root / 'grading' / 'gradebook.db'}")
+c.CourseDirectory.db_url = course.db_url
 
 # Student notebooks ask for the standard Python 3 kernel; the kernel runs in the course's environment.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
