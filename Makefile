@@ -87,4 +87,4 @@ export: install
 	$(BIN)/python -m grading.toolkit export
 
 benchmark-grading: install
-	$(BIN)/python -m tools.benchmark_grading $(ARGS)
+	$(BIN)/python -m grading.toolkit.benchmark $(ARGS)

@@ -11,8 +11,8 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook
 
-from tools.lessons import SOLUTIONS, nbgrader, notebook_path, read
-from tools.release import nbgrader as run_nbgrader
+from course.commands import nbgrader as run_nbgrader
+from course.lessons import SOLUTIONS, nbgrader, notebook_path, read
 
 
 class TempCourse:

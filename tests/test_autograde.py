@@ -3,8 +3,8 @@ the untouched student notebook scores zero, and grading it does not crash."""
 
 import pytest
 
+from course.lessons import lesson_names
 from tests.harness import TempCourse
-from tools.lessons import lesson_names
 
 
 @pytest.mark.parametrize("lesson", lesson_names())

@@ -20,7 +20,7 @@ import urllib.request
 
 import pytest
 
-from tools.lessons import NOTEBOOKS, REPO, notebook_path, read
+from course.lessons import NOTEBOOKS, REPO, notebook_path, read
 
 LESSON = "00-orientation"
 ARTIFACTS = REPO / "tests" / "artifacts"

@@ -2,7 +2,7 @@
 
 import re
 
-from tools.lessons import REPO
+from course.lessons import REPO
 
 PIN = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s#;]+)$")
 

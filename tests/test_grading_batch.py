@@ -16,10 +16,10 @@ import nbformat
 import pytest
 from nbgrader.api import Grade
 
+from course.lessons import REPO, nbgrader
 from grading.toolkit.autograde import read_summary
 from grading.toolkit.gradebook import opened
 from tests.harness import TempCourse, with_answers
-from tools.lessons import REPO, nbgrader
 
 # One module-scoped batch: under `make test` (xdist --dist loadgroup) all its tests stay on one worker.
 pytestmark = pytest.mark.xdist_group("grading-batch")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import zipfile
 
-from tools.lessons import NOTEBOOKS, REPO, SOLUTIONS
+from course.lessons import NOTEBOOKS, REPO, SOLUTIONS
 
 LESSON = "00-orientation"
 

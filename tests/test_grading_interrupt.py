@@ -11,9 +11,9 @@ import time
 
 import psutil
 
+from course.lessons import NOTEBOOKS, REPO, SOLUTIONS
 from grading.toolkit.autograde import read_summary
 from grading.toolkit.gradebook import is_recorded, opened, scores, sqlite_url
-from tools.lessons import NOTEBOOKS, REPO, SOLUTIONS
 
 LESSON = "00-orientation"
 STUDENTS = ["ada", "ben", "cai", "dee"]

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbgrader.nbgraderformat import MetadataValidator
 
-from tools.lessons import (
+from course.lessons import (
     NOTEBOOKS,
     REPO,
     SOLUTIONS,

@@ -15,6 +15,16 @@ import pytest
 import yaml
 from nbval.plugin import get_sanitize_patterns
 
+from course.lessons import (
+    NOTEBOOKS,
+    REPO,
+    SOLUTIONS,
+    is_answer_cell,
+    lesson_names,
+    nbgrader,
+    notebook_path,
+    read,
+)
 from tests.harness import TempCourse, with_answers
 from tools.learner_access import (
     BADGE_CELL_ID,
@@ -29,16 +39,6 @@ from tools.learner_access import (
     readme_badges,
     stamp,
     stamp_student_notebooks,
-)
-from tools.lessons import (
-    NOTEBOOKS,
-    REPO,
-    SOLUTIONS,
-    is_answer_cell,
-    lesson_names,
-    nbgrader,
-    notebook_path,
-    read,
 )
 
 LESSONS = lesson_names(NOTEBOOKS)

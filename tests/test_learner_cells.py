@@ -4,7 +4,7 @@ their checks runs without error (nothing outside the exercises depends on the le
 import pytest
 from nbclient import NotebookClient
 
-from tools.lessons import NOTEBOOKS, is_answer_cell, is_test_cell, lesson_names, notebook_path, read
+from course.lessons import NOTEBOOKS, is_answer_cell, is_test_cell, lesson_names, notebook_path, read
 
 
 @pytest.mark.parametrize("lesson", lesson_names(NOTEBOOKS))

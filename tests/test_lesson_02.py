@@ -12,8 +12,8 @@ import io
 import matplotlib
 import pytest
 
+from course.lessons import nbgrader, notebook_path, read
 from tests.harness import grade_variants, points
-from tools.lessons import nbgrader, notebook_path, read
 
 LESSON = "02-single-layer"
 

@@ -3,7 +3,7 @@
 import shutil
 import subprocess
 
-from tools.lessons import REPO
+from course.lessons import REPO
 
 
 def make_install(tmp_path, python):

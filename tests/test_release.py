@@ -2,9 +2,9 @@
 
 import pytest
 
+from course.lessons import NOTEBOOKS, REPO, SOLUTIONS, course_map_table, lesson_names, read, with_course_map
 from tests.harness import TempCourse
 from tools.learner_access import stamp_student_notebooks
-from tools.lessons import NOTEBOOKS, REPO, SOLUTIONS, course_map_table, lesson_names, read, with_course_map
 
 LESSONS = lesson_names()
 

@@ -11,7 +11,7 @@ import time
 
 from nbclient import NotebookClient
 
-from tools.lessons import SOLUTIONS, lesson_names, notebook_path, read
+from course.lessons import SOLUTIONS, lesson_names, notebook_path, read
 
 BUDGET_SECONDS = 60
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from tools.lessons import REPO, lesson_names, notebook_path, read
+from course.lessons import REPO, lesson_names, notebook_path, read
 
 BADGE_CELL_ID = "colab-badge"
 COLAB_CELL_ID = "colab-setup"

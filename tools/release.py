@@ -4,27 +4,11 @@ course map. ``make release`` runs this; tests run it into a temporary copy of th
     python -m tools.release
 """
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+from course.commands import nbgrader
+from course.lessons import REPO, course_map_table, lesson_names, with_course_map
 from tools.learner_access import stamp_student_notebooks, update_readme_badges
-from tools.lessons import GRADING, REPO, course_map_table, lesson_names, with_course_map
-
-
-def nbgrader(args, course_root=REPO, db_url=None):
-    """Run an nbgrader command the way an instructor does: from ``grading/``, where its config lives."""
-    bin_dir = Path(sys.executable).parent
-    # nbgrader calls other tools of its environment (alembic) by name: put that environment first on PATH.
-    env = dict(os.environ, COURSE_ROOT=str(course_root), PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    if db_url:
-        env["COURSE_DB_URL"] = db_url
-    command = [str(bin_dir / "nbgrader"), *args]
-    result = subprocess.run(command, cwd=GRADING, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"nbgrader {' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
-    return result
 
 
 def generate_student_notebooks(course_root=REPO, db_url=None):

@@ -9,7 +9,7 @@ import sys
 import nbformat
 from nbclient import NotebookClient
 
-from tools.lessons import SOLUTIONS, lesson_names, notebook_path, read
+from course.lessons import SOLUTIONS, lesson_names, notebook_path, read
 
 
 def run_in_place(path, timeout=300):

@@ -24,11 +24,11 @@ from datetime import datetime, timezone
 from multiprocessing.connection import wait
 from pathlib import Path
 
+from course.lessons import lesson_names
 from grading.toolkit import gradebook
 from grading.toolkit.diagnose import folder_fingerprint
 from grading.toolkit.settings import cell_timeout, default_jobs, format_bytes, kernel_memory, submission_timeout
 from grading.toolkit.worker import ERROR, GRADED, NOT_GRADABLE, Job, as_message, result, serve
-from tools.lessons import lesson_names
 
 SUMMARY_FIELDS = ["student", "lesson", "score", "max_score", "status", "reason", "seconds", "graded_at",
                   "fingerprint"]

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from tools.lessons import lesson_names
-from tools.release import nbgrader
+from course.commands import nbgrader
+from course.lessons import lesson_names
 
 NAMING = re.compile(r"^(?P<student>[\w.@+-]+)_(?P<lesson>\d\d-[a-z0-9-]+)\.ipynb$")
 MAX_ZIP_DEPTH = 3

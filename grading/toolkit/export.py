@@ -11,9 +11,9 @@ import csv
 import statistics
 from dataclasses import dataclass, field
 
+from course.commands import nbgrader
 from grading.toolkit.autograde import read_summary
 from grading.toolkit.gradebook import opened
-from tools.release import nbgrader
 
 BINS = [(0, 20), (20, 40), (40, 60), (60, 80), (80, 100), (100, 101)]
 

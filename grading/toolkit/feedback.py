@@ -13,10 +13,10 @@ import shutil
 
 import nbformat
 
+from course.commands import nbgrader
 from grading.toolkit.autograde import read_summary
 from grading.toolkit.diagnose import without_hidden_tests
 from grading.toolkit.preprocessors import hidden_lines
-from tools.release import nbgrader
 
 TAG = re.compile(r"<[^>]+>")
 

@@ -26,7 +26,7 @@ from nbgrader.api import (
 )
 from nbgrader.utils import parse_utc
 
-from tools.release import nbgrader
+from course.commands import nbgrader
 
 
 def sqlite_url(path):

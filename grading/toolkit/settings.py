@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent.parent
+from course.lessons import REPO
+
 CONFIG_DIR = REPO / "grading"  # nbgrader_config.py lives here; nbgrader runs from here
 
 DEFAULT_CELL_TIMEOUT = 30

@@ -2,8 +2,8 @@
 floor (starting a kernel and importing torch, which every graded notebook pays). Works in a temporary course;
 the repository's gradebook and grading/ folder are not touched.
 
-    python -m tools.benchmark_grading                          # 12 students x every released lesson
-    python -m tools.benchmark_grading --students 6 --lessons 00-orientation --jobs 1 2 4
+    python -m grading.toolkit.benchmark                          # 12 students x every released lesson
+    python -m grading.toolkit.benchmark --students 6 --lessons 00-orientation --jobs 1 2 4
 
 The class mixes good and bad work, cycling per student and lesson through: the solution (twice), the untouched
 student notebook, a syntax error in the first answer, and a file that is not a notebook. Endless loops are left
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import nbformat
 
+from course.commands import nbgrader as run_nbgrader
+from course.lessons import NOTEBOOKS, SOLUTIONS, lesson_names, nbgrader, notebook_path, read
 from grading.toolkit.autograde import autograde, read_summary
 from grading.toolkit.gradebook import sqlite_url
 from grading.toolkit.settings import Course, default_jobs
-from tools.lessons import NOTEBOOKS, SOLUTIONS, lesson_names, nbgrader, notebook_path, read
-from tools.release import nbgrader as run_nbgrader
 
 
 def with_syntax_error(nb):

@@ -1,0 +1,16 @@
+"""The device lines of every lesson's set-up cell. Everything below the marker is copied verbatim into each
+set-up cell (after the cell's imports, `torch.manual_seed(0)` and friends); tests/test_hygiene.py keeps them in step."""
+
+import torch
+
+# --- set-up cell lines ---
+USE_MPS = False  # Apple GPUs: set True to opt in (GRUs on MPS have open correctness issues, so it is off by default)
+device = torch.device("cuda" if torch.cuda.is_available() else "mps" if USE_MPS and torch.backends.mps.is_available()
+                      else "cpu")
+if device.type == "cuda":
+    # cuDNN runs float32 GRUs in TF32 (about 3 significant digits) by default on recent GPUs; the course compares
+    # to many more digits. PyTorch >= 2.9 has a flag for RNNs alone; older versions only the global cuDNN one.
+    if hasattr(getattr(torch.backends.cudnn, "rnn", None), "fp32_precision"):
+        torch.backends.cudnn.rnn.fp32_precision = "ieee"
+    else:
+        torch.backends.cudnn.allow_tf32 = False
