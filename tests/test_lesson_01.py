@@ -3,8 +3,13 @@ z and 1 - z swapped, gate order z|r|n, b_hn outside the reset product, ...) lose
 differently score full marks. Every variant is a student submission graded by nbgrader's autograde into the
 gradebook."""
 
+import contextlib
+import io
+
+import matplotlib
 import pytest
 
+from course.lessons import nbgrader, notebook_path, read
 from tests.harness import grade_variants, points
 
 LESSON = "01-gru-math"
@@ -234,3 +239,134 @@ def test_wrong_gate_biases_fail_the_visible_checks(scores):
 def test_objects_that_equal_anything_score_nothing(scores):
     for grade_id in ["ex1_1_visible", "ex1_1_hidden", "ex1_3_visible", "ex1_3_hidden"]:
         assert points(scores, "mistakes-d", grade_id) == 0, grade_id
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Exercise 1.2 forbids PyTorch's own GRU, and its checks name the mistake. These answers run through the notebook's
+# check cells in-process (the cells up to Exercise 1.2's hidden checks, executed in order with the answer cell
+# replaced, as the kernel would); a check cell passes when it raises nothing, as in nbgrader.
+
+FORBIDDEN_ANSWERS = {
+    "nn.GRUCell": '''
+def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    module = nn.GRUCell(weight_ih.shape[1], weight_hh.shape[1], bias=bias_ih is not None).to(weight_ih.dtype)
+    with torch.no_grad():
+        module.weight_ih.copy_(weight_ih)
+        module.weight_hh.copy_(weight_hh)
+        if bias_ih is not None:
+            module.bias_ih.copy_(bias_ih)
+            module.bias_hh.copy_(bias_hh)
+    return module(x, h)
+''',
+    "torch.gru_cell": '''
+def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    return torch.gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)
+''',
+    "torch._VF.gru_cell under another name": '''
+from torch import _VF
+
+step = _VF.gru_cell
+
+def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    return step(x, h, weight_ih, weight_hh, bias_ih, bias_hh)
+''',
+    "nn.GRU on a sequence of one step": '''
+from torch.nn import GRU
+
+def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    module = GRU(weight_ih.shape[1], weight_hh.shape[1], bias=bias_ih is not None).to(weight_ih.dtype)
+    with torch.no_grad():
+        module.weight_ih_l0.copy_(weight_ih)
+        module.weight_hh_l0.copy_(weight_hh)
+        if bias_ih is not None:
+            module.bias_ih_l0.copy_(bias_ih)
+            module.bias_hh_l0.copy_(bias_hh)
+    return module(x.unsqueeze(0), h.unsqueeze(0))[1][0]  # one step: L = 1
+''',
+    "torch.gru_cell, its error caught and zeros returned": '''
+def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    try:
+        return torch.gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)
+    except Exception:
+        return torch.zeros_like(h)
+''',
+}
+
+
+def run_check_cells(answers, last_grade_id="ex1_2_hidden"):
+    """Execute the solutions notebook's code cells in order up to ``last_grade_id``, answer cells replaced by
+    ``answers``; return ``{grade_id: None if it passed, else the error message}`` for the graded cells."""
+    matplotlib.use("Agg")
+    namespace, results = {"__name__": "__main__"}, {}
+    for cell in read(notebook_path(LESSON)).cells:
+        if cell.cell_type != "code":
+            continue
+        meta = nbgrader(cell)
+        source = answers.get(meta.get("grade_id"), cell.source)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(compile(source, meta.get("grade_id", "<cell>"), "exec"), namespace)
+            error = None
+        except Exception as failure:
+            error = f"{type(failure).__name__}: {failure}"
+        if meta.get("grade"):
+            results[meta["grade_id"]] = error
+        elif error and not meta.get("solution"):
+            raise AssertionError(f"teaching cell failed: {cell.source[:80]!r}: {error}")
+        if meta.get("grade_id") == last_grade_id:
+            return results
+    raise KeyError(last_grade_id)
+
+
+@pytest.mark.parametrize("answer", sorted(FORBIDDEN_ANSWERS))
+def test_an_answer_that_calls_pytorchs_gru_gets_0(answer):
+    results = run_check_cells({"ex1_2_gru_cell": FORBIDDEN_ANSWERS[answer]})
+    for grade_id in ("ex1_2_visible", "ex1_2_hidden"):
+        assert results[grade_id] is not None, f"{grade_id} let an answer using {answer} pass"
+        assert "Exercise 1.2 must not call" in results[grade_id], results[grade_id]
+
+
+def test_forbidding_pytorchs_gru_leaves_it_working_afterwards():
+    """The interception ends with the check: a correct answer still passes, and nn.GRUCell works after a failure."""
+    results = run_check_cells({"ex1_2_gru_cell": FORBIDDEN_ANSWERS["torch.gru_cell"]})
+    assert results["ex1_1_visible"] is None and results["ex1_1_hidden"] is None
+    import torch
+    cell = torch.nn.GRUCell(2, 3)
+    assert cell(torch.zeros(1, 2)).shape == (1, 3)
+
+
+@pytest.mark.parametrize("student, named", [
+    ("mistakes-a", "paper-v3 cell"),
+    ("mistakes-b", "z and 1 - z swapped"),
+    ("mistakes-c", "b_hn added outside the reset product"),
+    ("mistakes-d", "order z, r, n"),
+])
+def test_a_wrong_cell_is_told_which_mistake_it_matches(student, named):
+    answer = SUBMISSIONS[student]["ex1_2_gru_cell"]
+    results = run_check_cells({"ex1_2_gru_cell": answer})
+    assert named in results["ex1_2_hidden"], results["ex1_2_hidden"]
+    if named != "paper-v3 cell":  # the visible checks know the three mistakes that are weight changes
+        assert named in results["ex1_2_visible"], results["ex1_2_visible"]
+
+
+def test_split_in_gate_order_z_r_n_is_told_which_block_it_took():
+    results = run_check_cells({"ex1_1_split": MISTAKES_A["ex1_1_split"]}, last_grade_id="ex1_1_hidden")
+    assert "the z block (the order is r, z, n)" in results["ex1_1_visible"], results["ex1_1_visible"]
+
+
+def test_an_error_in_the_answer_says_which_configuration_was_checked():
+    crashing = '''
+import torch.nn.functional as F
+
+def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    if bias_ih is None:
+        raise ValueError("this answer forgot bias=False")
+    i_r, i_z, i_n = F.linear(x, weight_ih, bias_ih).chunk(3, dim=-1)
+    h_r, h_z, h_n = F.linear(h, weight_hh, bias_hh).chunk(3, dim=-1)
+    r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+    return (1 - z) * torch.tanh(i_n + r * h_n) + z * h
+'''
+    results = run_check_cells({"ex1_2_gru_cell": crashing})
+    assert results["ex1_2_hidden"].startswith("CheckFailed: while checking gru_cell with x"), results["ex1_2_hidden"]
+    assert "bias=False" in results["ex1_2_hidden"] and "ValueError: this answer forgot" in results["ex1_2_hidden"]
+    assert results["ex1_2_visible"] is None

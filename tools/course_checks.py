@@ -55,3 +55,76 @@ def check_tensor(value, expected, what):
         error = (got.double() - want.double()).abs().nan_to_num(nan=float("inf")).max().item()
         raise CheckFailed(f"{what}: values differ from the expected ones (max abs error {error:.3g}, "
                           f"tolerance atol={atol:g} + rtol={rtol:g} * |expected|)")
+
+
+# Messages that name the mistake. A hidden check compares with PyTorch; when the values differ it also tries the
+# known wrong conventions and says which one the answer matches. An exception raised inside the learner's code
+# says which configuration was being checked, and an exercise that forbids an API gives 0 to an answer using it.
+
+def matching_variant(value, variants):
+    """The name of the first of `variants` ({name: tensor, or a function of no arguments returning one}) that
+    `value` equals (same shape and dtype, close within the dtype's tolerance), or None."""
+    if not isinstance(value, torch.Tensor):
+        return None
+    got = value.detach().cpu()
+    for name, variant in variants.items():
+        want = variant() if callable(variant) else variant
+        if not isinstance(want, torch.Tensor) or got.shape != want.shape or got.dtype != want.dtype:
+            continue
+        rtol, atol = tolerance(want.dtype)
+        if torch.allclose(got, want.detach().cpu(), rtol=rtol, atol=atol):
+            return name
+    return None
+
+
+def check_tensor_or_variant(value, expected, what, variants):
+    """check_tensor, and when the values differ, say which known wrong variant `value` equals (if one):
+    `variants` is {"the paper-v3 form, W_hn (r * h) (see section 4)": tensor or function returning it, ...}."""
+    try:
+        check_tensor(value, expected, what)
+    except CheckFailed as failure:
+        names = [name for name in variants if matching_variant(value, {name: variants[name]}) is not None]
+        if not names:
+            raise
+        same = " (for this configuration these are the same function)" if len(names) > 1 else ""
+        raise CheckFailed(f"{failure}. Your result equals {' and '.join(names)}{same}") from None
+
+
+class while_checking:
+    """Run the learner's code inside `with while_checking("gru_cell with x (2, 4), bias=False"):`. An error it
+    raises comes back as CheckFailed("while checking <configuration>: <error>"); failed checks pass through."""
+
+    def __init__(self, configuration):
+        self.configuration = configuration
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if kind is None or not issubclass(kind, Exception) or issubclass(kind, CheckFailed):
+            return False
+        raise CheckFailed(f"while checking {self.configuration}: {kind.__name__}: {error}") from error
+
+
+class forbidden_torch_functions(torch.overrides.TorchFunctionMode):
+    """`with forbidden_torch_functions({"gru_cell": "nn.GRUCell / torch.gru_cell"}, "Exercise 1.2"):` makes any
+    call of those torch functions raise CheckFailed, whatever name the learner's code reached them by (nn.GRUCell,
+    torch.gru_cell, torch._VF.gru_cell, torch.ops.aten.gru_cell all end in the same function). The check fails
+    at the end of the block even if the learner's code caught the error. Leaving the block restores everything."""
+
+    def __init__(self, forbidden, exercise):
+        super().__init__()
+        self.forbidden, self.exercise, self.used = dict(forbidden), exercise, []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "").split(".")[0]
+        if name in self.forbidden:
+            self.used.append(self.forbidden[name])
+            raise CheckFailed(f"{self.exercise} must not call {self.forbidden[name]}: write the computation yourself")
+        return func(*args, **(kwargs or {}))
+
+    def __exit__(self, *exc_info):
+        result = super().__exit__(*exc_info)
+        if self.used and exc_info[0] is None:
+            raise CheckFailed(f"{self.exercise} must not call {self.used[0]}: write the computation yourself")
+        return result
