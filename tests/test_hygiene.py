@@ -93,3 +93,16 @@ def test_ruff_clean():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=REPO,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+SET_UP_LINES = (REPO / "tools" / "device_setup.py").read_text().split("# --- set-up cell lines ---\n", 1)[1].strip()
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_set_up_cell_has_the_device_lines_of_tools_device_setup(lesson):
+    """Every lesson's set-up cell (the code cell that seeds torch) holds tools/device_setup.py's lines verbatim:
+    CUDA, else the CPU, MPS only on opt-in, and TF32 off on CUDA on old and new PyTorch."""
+    cells = read(notebook_path(lesson)).cells
+    set_up = [c for c in cells if c.cell_type == "code" and "torch.manual_seed(0)" in c.source]
+    assert set_up, f"{lesson}: no set-up cell (a code cell with torch.manual_seed(0))"
+    assert SET_UP_LINES in set_up[0].source, f"{lesson}: the set-up cell differs from tools/device_setup.py's lines"

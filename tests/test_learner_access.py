@@ -1,10 +1,12 @@
 """Every way into the course works: the "Open in Colab" badge and Colab set-up cell of every student notebook,
 the README's Colab and Binder badges, environment.yml as Binder (repo2docker) reads it, device selection that runs
-unchanged on CUDA, MPS and CPU, and `make test-gpu`'s guard and sanitizers. (The course in a real browser is
+on CUDA or the CPU (MPS when the learner opts in) with TF32 off on old and new PyTorch, and `make test-gpu`'s
+guard and sanitizers. (The course in a real browser is
 tests/test_browser.py.)"""
 
 import ast
 import re
+import shutil
 import subprocess
 import sys
 import types
@@ -29,6 +31,7 @@ from tests.harness import TempCourse, with_answers
 from tools.learner_access import (
     BADGE_CELL_ID,
     COLAB_CELL_ID,
+    COLAB_HELPER,
     README_END,
     README_START,
     Location,
@@ -79,15 +82,48 @@ def test_colab_cell_is_the_first_code_cell_and_plain(lesson):
     assert not re.search(r"[\"']torch[=\"']", cell.source), f"{lesson}: the Colab cell would install torch"
 
 
+def set_up_call(source):
+    """The keyword arguments of the cell's ``set_up(...)`` call, as Python values (and its positional ones)."""
+    calls = [node for node in ast.walk(ast.parse(source))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "set_up"]
+    assert len(calls) == 1, "the Colab cell must call set_up once"
+    call = calls[0]
+    return [ast.get_source_segment(source, a) for a in call.args], {k.arg: ast.literal_eval(k.value)
+                                                                      for k in call.keywords}
+
+
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_colab_cell_fetches_exactly_the_lessons_data_files(lesson):
     source = code_cells(read(notebook_path(lesson, NOTEBOOKS)))[0].source
+    args, kwargs = set_up_call(source)
+    assert args == ["course", f'"{lesson}"'], f"{lesson}: the Colab cell sets up {args}"
     files = data_files(NOTEBOOKS / lesson)
-    loops = [node for node in ast.walk(ast.parse(source)) if isinstance(node, ast.For)]
-    fetched = ast.literal_eval(loops[0].iter) if loops else []
-    assert fetched == files, f"{lesson}: the Colab cell fetches {fetched}, the lesson folder holds {files}"
-    if files:
-        assert location().raw_url(lesson) in source
+    assert kwargs.get("files", []) == files, f"{lesson}: the Colab cell fetches {kwargs.get('files')}, not {files}"
+    assert f'course = "{location().raw_base_url()}"' in source
+    assert kwargs.get("packages", {}) == colab_packages(read(notebook_path(lesson, NOTEBOOKS)))
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_colab_cell_is_short(lesson):
+    """A local learner's first screen is the lesson: the Colab cell is a few lines, its logic is in the helper."""
+    source = code_cells(read(notebook_path(lesson, NOTEBOOKS)))[0].source
+    statements = [line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert len(statements) <= 8 + len(data_files(NOTEBOOKS / lesson)) // 4, source
+    assert all(len(line) <= 120 for line in source.splitlines())
+
+
+def test_colab_helper_is_in_the_repository_and_uses_only_the_standard_library():
+    """The cell downloads tools/colab_setup.py from the configured branch; on Colab nothing of the course is
+    installed yet, so the helper may import only the standard library (and torch, which Colab has)."""
+    helper = REPO / COLAB_HELPER
+    assert helper.exists()
+    imported = set()
+    for node in ast.walk(ast.parse(helper.read_text())):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module.split(".")[0])
+    assert imported - {"torch"} <= set(sys.stdlib_module_names), imported
 
 
 def test_colab_cell_is_a_silent_no_op_outside_colab():
@@ -97,7 +133,8 @@ def test_colab_cell_is_a_silent_no_op_outside_colab():
     program = ("import sys\n"
                "for source in sys.argv[1:]:\n"
                "    exec(compile(source, 'colab-cell', 'exec'), {})\n"
-               "assert 'torch' not in sys.modules and 'google.colab' not in sys.modules\n")
+               "assert 'torch' not in sys.modules and 'google.colab' not in sys.modules\n"
+               "assert 'urllib.request' not in sys.modules and 'colab_setup' not in sys.modules\n")
     env = {"PATH": "/usr/bin:/bin"}  # no COLAB_RELEASE_TAG
     result = subprocess.run([sys.executable, "-c", program, *sources], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -105,29 +142,41 @@ def test_colab_cell_is_a_silent_no_op_outside_colab():
 
 
 def test_colab_cell_on_colab_installs_only_what_is_missing_and_fetches_data(tmp_path, monkeypatch, capsys):
-    """The cell as Colab runs it, with pip, the download and torch stubbed: a module Colab has is not reinstalled,
-    a missing one is installed at its pinned version, and the data files are fetched to their relative paths."""
+    """The cell as Colab runs it, with the network, pip and torch stubbed: it downloads the helper from the
+    repository, a module Colab has is not reinstalled, a missing one is installed at its pinned version, and the
+    data files are fetched to their relative paths (a file already there is kept)."""
     where = Location("someone/gru-course", "main")
     packages = {"numpy": "numpy==2.4.6", "module_colab_lacks": "package-colab-lacks==1.0"}
     files = ["data/train set.csv", "README-data.txt"]
     source = colab_cell_source("05-data", where, packages, files)
     (tmp_path / "README-data.txt").write_text("already here")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))  # a notebook's folder is on sys.path, as in Jupyter
+    monkeypatch.delitem(sys.modules, "colab_setup", raising=False)
     monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab-test")
     fake_torch = types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: False))
     monkeypatch.setitem(sys.modules, "torch", fake_torch)
     installs, downloads = [], []
     monkeypatch.setattr(subprocess, "run", lambda command, **kwargs: installs.append(command))
     import urllib.request
-    monkeypatch.setattr(urllib.request, "urlretrieve", lambda url, name: downloads.append((url, name)))
+
+    def fake_download(url, name):
+        downloads.append((url, name))
+        if url.endswith(COLAB_HELPER):
+            shutil.copy(REPO / COLAB_HELPER, name)
+
+    monkeypatch.setattr(urllib.request, "urlretrieve", fake_download)
 
     exec(compile(source, "colab-cell", "exec"), {})
 
     assert installs == [[sys.executable, "-m", "pip", "install", "--quiet", "package-colab-lacks==1.0"]]
-    assert downloads == [("https://raw.githubusercontent.com/someone/gru-course/main/notebooks/05-data/"
-                          "data/train%20set.csv", "data/train set.csv")]
-    assert (tmp_path / "data").is_dir()
+    assert downloads == [
+        ("https://raw.githubusercontent.com/someone/gru-course/main/tools/colab_setup.py", "colab_setup.py"),
+        ("https://raw.githubusercontent.com/someone/gru-course/main/notebooks/05-data/data/train%20set.csv",
+         "data/train set.csv")]
+    assert (tmp_path / "data").is_dir() and (tmp_path / "README-data.txt").read_text() == "already here"
     assert "No GPU in this Colab runtime" in capsys.readouterr().out
+    monkeypatch.delitem(sys.modules, "colab_setup", raising=False)
 
 
 def test_colab_packages_are_the_pinned_imports_but_never_torch():
@@ -264,11 +313,72 @@ def test_notebook_selects_its_device_once_cuda_then_mps_then_cpu(lesson):
     assert -1 not in marks and marks == sorted(marks), f"{lesson}: pick CUDA, then MPS, then CPU: {choice}"
 
 
-@pytest.mark.parametrize("lesson", lesson_names(SOLUTIONS))
-def test_set_up_turns_off_tf32_for_grus_on_cuda(lesson):
-    """cuDNN's default TF32 keeps about 3 digits; the lessons compare with nn.GRU to many more, on GPU too."""
-    set_up = next(c.source for c in code_cells(read(notebook_path(lesson))) if "device = torch.device(" in c.source)
-    assert 'torch.backends.cudnn.rnn.fp32_precision = "ieee"' in set_up, f"{lesson}: set-up cell keeps TF32 on CUDA"
+SET_UP_LINES = (REPO / "tools" / "device_setup.py").read_text().split("# --- set-up cell lines ---\n", 1)[1]
+
+
+class Cudnn2_13:
+    """torch.backends.cudnn of PyTorch >= 2.9: an RNN-only fp32_precision flag; once it is set, reading the legacy
+    allow_tf32 raises (as in 2.13)."""
+
+    def __init__(self):
+        self.rnn = types.SimpleNamespace(fp32_precision="tf32")
+
+    @property
+    def allow_tf32(self):
+        if self.rnn.fp32_precision != "tf32":
+            raise RuntimeError("PyTorch is checking whether allow_tf32 is enabled ... mix of the legacy and new APIs")
+        return True
+
+    @allow_tf32.setter
+    def allow_tf32(self, value):
+        raise AssertionError("the set-up lines must not use the legacy flag where the new one exists")
+
+
+def run_set_up_lines(cudnn, cuda=True, mps=False):
+    """The set-up lines of tools/device_setup.py, run against a stand-in torch namespace."""
+    fake_torch = types.SimpleNamespace(
+        device=lambda kind: types.SimpleNamespace(type=kind),
+        cuda=types.SimpleNamespace(is_available=lambda: cuda),
+        backends=types.SimpleNamespace(cudnn=cudnn, mps=types.SimpleNamespace(is_available=lambda: mps)))
+    namespace = {"torch": fake_torch}
+    exec(compile(SET_UP_LINES, "set-up lines", "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("old_cudnn", [
+    types.SimpleNamespace(allow_tf32=True),  # no torch.backends.cudnn.rnn at all
+    types.SimpleNamespace(allow_tf32=True, rnn=types.ModuleType("torch.backends.cudnn.rnn")),  # rnn without the flag
+], ids=["no-rnn-module", "rnn-module-without-fp32_precision"])
+def test_set_up_lines_turn_tf32_off_on_an_older_pytorch(old_cudnn):
+    """PyTorch < 2.9 has no cudnn.rnn.fp32_precision: assigning it would create a plain attribute and leave TF32
+    on, so the lines fall back to the legacy cudnn.allow_tf32 flag."""
+    namespace = run_set_up_lines(old_cudnn)
+    assert namespace["device"].type == "cuda"
+    assert old_cudnn.allow_tf32 is False
+    assert not hasattr(getattr(old_cudnn, "rnn", None), "fp32_precision"), "a plain attribute was created"
+
+
+def test_set_up_lines_use_the_rnn_flag_on_pytorch_2_9_and_later():
+    cudnn = Cudnn2_13()
+    namespace = run_set_up_lines(cudnn)
+    assert namespace["device"].type == "cuda"
+    assert cudnn.rnn.fp32_precision == "ieee"
+
+
+@pytest.mark.parametrize("cuda, mps, use_mps, expected", [
+    (True, True, False, "cuda"), (False, True, False, "cpu"), (False, True, True, "mps"), (False, False, True, "cpu"),
+    (True, True, True, "cuda")])
+def test_set_up_lines_choose_mps_only_when_the_learner_opts_in(cuda, mps, use_mps, expected):
+    cudnn = types.SimpleNamespace(allow_tf32=True)
+    lines = SET_UP_LINES.replace("USE_MPS = False", f"USE_MPS = {use_mps}", 1)
+    assert lines != SET_UP_LINES or not use_mps, "the opt-in line is not `USE_MPS = False`"
+    fake_torch = types.SimpleNamespace(
+        device=lambda kind: types.SimpleNamespace(type=kind), cuda=types.SimpleNamespace(is_available=lambda: cuda),
+        backends=types.SimpleNamespace(cudnn=cudnn, mps=types.SimpleNamespace(is_available=lambda: mps)))
+    namespace = {"torch": fake_torch}
+    exec(compile(lines, "set-up lines", "exec"), namespace)
+    assert namespace["device"].type == expected
+    assert cudnn.allow_tf32 is (expected != "cuda"), "TF32 must be turned off on CUDA only"
 
 
 def sanitize(text, *configs):

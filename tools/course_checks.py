@@ -128,3 +128,43 @@ class forbidden_torch_functions(torch.overrides.TorchFunctionMode):
         if self.used and exc_info[0] is None:
             raise CheckFailed(f"{self.exercise} must not call {self.used[0]}: write the computation yourself")
         return result
+
+
+def gru_weight_mistakes(module, run):
+    """{a classic mistake: a function of no arguments returning run(changed)}, where `changed` is a copy of the
+    nn.GRU or nn.GRUCell `module` whose weights make it compute that mistake (so no GRU equations are needed
+    here): z and 1 - z swapped (sigmoid(-a) = 1 - sigmoid(a): the z blocks negated), the gate blocks read in the
+    order z, r, n (the r and z blocks exchanged), and b_hn outside the reset product (b_hn moved into b_in)."""
+    import copy
+
+    H = module.hidden_size
+
+    def changed(change):
+        def result():
+            clone = copy.deepcopy(module)
+            with torch.no_grad():
+                parameters = dict(clone.named_parameters())
+                for name, parameter in parameters.items():
+                    change(name, parameter, parameters)
+            return run(clone)
+        return result
+
+    def negate_z(name, parameter, parameters):
+        parameter[H:2 * H] *= -1
+
+    def exchange_r_and_z(name, parameter, parameters):
+        parameter.copy_(torch.cat([parameter[H:2 * H], parameter[:H], parameter[2 * H:]]))
+
+    def b_hn_outside(name, parameter, parameters):
+        if name.startswith("bias_hh"):
+            parameters["bias_ih" + name[len("bias_hh"):]][2 * H:] += parameter[2 * H:]
+            parameter[2 * H:] = 0
+
+    mistakes = {
+        "a GRU with z and 1 - z swapped, h' = z * n + (1 - z) * h (Lesson 01, section 4)": changed(negate_z),
+        "a GRU that reads the gate blocks in the order z, r, n (Lesson 01, section 4)": changed(exchange_r_and_z),
+    }
+    if any(name.startswith("bias_hh") for name, _ in module.named_parameters()):
+        mistakes["a GRU with b_hn added outside the reset product, r * (W_hn h) + b_hn (Lesson 01, section 4)"] = (
+            changed(b_hn_outside))
+    return mistakes

@@ -47,9 +47,13 @@ class Location:
         return (f"https://mybinder.org/v2/gh/{self.repository}/{self.branch}"
                 f"?urlpath=lab/tree/notebooks/{lesson}/{lesson}.ipynb")
 
+    def raw_base_url(self):
+        """The repository's files at the branch, as raw files on GitHub (ends with ``/``)."""
+        return f"https://raw.githubusercontent.com/{self.repository}/{self.branch}/"
+
     def raw_url(self, lesson):
         """The lesson's folder of student files, as raw files on GitHub (ends with ``/``)."""
-        return f"https://raw.githubusercontent.com/{self.repository}/{self.branch}/notebooks/{lesson}/"
+        return f"{self.raw_base_url()}notebooks/{lesson}/"
 
 
 def _pyproject_settings(pyproject):
@@ -158,60 +162,31 @@ def _literal(value, indent):
     return "[\n" + "\n".join(items) + "\n" + " " * indent + "]"
 
 
+COLAB_HELPER = "tools/colab_setup.py"
+
+
 def colab_cell_source(lesson, where, packages, files):
-    """The first code cell: a no-op unless the notebook runs on Google Colab."""
-    if packages or files:
-        first = "# Google Colab set-up: on Colab, this cell "
-        if packages and files:
-            lines = [first + "installs the packages the lesson needs that Colab lacks",
-                     "# and downloads the lesson's data files."]
-        elif packages:
-            lines = [first + "installs the packages the lesson needs that Colab lacks."]
-        else:
-            lines = [first + "downloads the lesson's data files."]
-        lines.append("# Colab's own PyTorch is used as it is. Anywhere else (your JupyterLab, Binder) "
-                     "this cell does nothing.")
-    else:
-        lines = [
-            "# Google Colab set-up: this lesson needs nothing that Colab lacks (Colab's own PyTorch is used as it is),",
-            "# so on Colab this cell only checks for a GPU. Anywhere else (your JupyterLab, Binder) it does nothing.",
-        ]
-    standard = (["import importlib.util", "import subprocess"] if packages else []) + (
-        ["import urllib.parse", "import urllib.request"] if files else [])
-    lines += [
+    """The first code cell: a no-op unless the notebook runs on Google Colab. There it downloads the course's small
+    helper (COLAB_HELPER) and lets it install the missing pinned packages and fetch the lesson's data files."""
+    arguments = ["course", json.dumps(lesson)]
+    if packages:
+        arguments.append(f"packages={_literal(packages, 8)}")
+    if files:
+        arguments.append(f"files={_literal(files, 8)}")
+    call = f'    __import__("colab_setup").set_up({", ".join(arguments)})'
+    if len(call) > 116 or "\n" in call:  # one argument a line
+        call = '    __import__("colab_setup").set_up(\n' + "".join(f"        {a},\n" for a in arguments) + "    )"
+    return "\n".join([
+        "# Google Colab set-up: on Colab this cell installs what the lesson needs; anywhere else it does nothing.",
         "import os",
         "import sys",
         "",
         'if "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ:',
-        *(f"    {line}" for line in standard),
-        *(["    from pathlib import Path"] if files else []),
-        *([""] if standard else []),
-        "    import torch",
-    ]
-    if packages:
-        lines += [
-            "",
-            f"    needed = {_literal(packages, 4)}  # module: pinned package",
-            "    missing = [package for module, package in needed.items() if importlib.util.find_spec(module) is None]",
-            "    if missing:",
-            '        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *missing], check=True)',
-        ]
-    if files:
-        lines += [
-            "",
-            f'    lesson_files = "{where.raw_url(lesson)}"',
-            f"    for name in {_literal(files, 4)}:",
-            "        if not Path(name).exists():",
-            "            Path(name).parent.mkdir(parents=True, exist_ok=True)",
-            "            urllib.request.urlretrieve(lesson_files + urllib.parse.quote(name), name)",
-        ]
-    lines += [
-        "",
-        "    if not torch.cuda.is_available():",
-        '        print("No GPU in this Colab runtime: the lesson runs on the CPU. "',
-        '              "For a GPU: Runtime → Change runtime type → GPU, then run the notebook again.")',
-    ]
-    return "\n".join(lines)
+        "    import urllib.request",
+        f'    course = "{where.raw_base_url()}"',
+        f'    urllib.request.urlretrieve(course + "{COLAB_HELPER}", "colab_setup.py")',
+        call,
+    ])
 
 
 def stamp(nb, lesson, lesson_dir, where=None, pins=None):
