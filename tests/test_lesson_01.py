@@ -3,13 +3,9 @@ z and 1 - z swapped, gate order z|r|n, b_hn outside the reset product, ...) lose
 differently score full marks. Every variant is a student submission graded by nbgrader's autograde into the
 gradebook."""
 
-import contextlib
-import io
-
-import matplotlib
 import pytest
 
-from course.lessons import nbgrader, notebook_path, read
+from tests import check_cells
 from tests.harness import grade_variants, points
 
 LESSON = "01-gru-math"
@@ -294,28 +290,7 @@ def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 
 
 def run_check_cells(answers, last_grade_id="ex1_2_hidden"):
-    """Execute the solutions notebook's code cells in order up to ``last_grade_id``, answer cells replaced by
-    ``answers``; return ``{grade_id: None if it passed, else the error message}`` for the graded cells."""
-    matplotlib.use("Agg")
-    namespace, results = {"__name__": "__main__"}, {}
-    for cell in read(notebook_path(LESSON)).cells:
-        if cell.cell_type != "code":
-            continue
-        meta = nbgrader(cell)
-        source = answers.get(meta.get("grade_id"), cell.source)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                exec(compile(source, meta.get("grade_id", "<cell>"), "exec"), namespace)
-            error = None
-        except Exception as failure:
-            error = f"{type(failure).__name__}: {failure}"
-        if meta.get("grade"):
-            results[meta["grade_id"]] = error
-        elif error and not meta.get("solution"):
-            raise AssertionError(f"teaching cell failed: {cell.source[:80]!r}: {error}")
-        if meta.get("grade_id") == last_grade_id:
-            return results
-    raise KeyError(last_grade_id)
+    return check_cells.run_check_cells(LESSON, answers, last_grade_id)
 
 
 @pytest.mark.parametrize("answer", sorted(FORBIDDEN_ANSWERS))

@@ -13,6 +13,7 @@ import matplotlib
 import pytest
 
 from course.lessons import nbgrader, notebook_path, read
+from tests import check_cells
 from tests.harness import grade_variants, points
 
 LESSON = "02-single-layer"
@@ -338,3 +339,15 @@ def test_every_gru_forward_mistake_fails_the_hidden_checks(mistake, monkeypatch)
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     results = run_check_cells({"ex2_4_gru_forward": FORWARD_MISTAKES[mistake]})
     assert not results["ex2_4_hidden"], f"the hidden checks of Exercise 2.4 let '{mistake}' pass"
+
+
+@pytest.mark.parametrize("mistake, grade_id, told", [
+    ("paper reset gate", "ex2_4_hidden", "the paper-v3 candidate, W_hn (r * h) + b_hn"),
+    ("z and 1-z swapped", "ex2_4_visible", "z and 1 - z swapped"),
+    ("gate order z, r, n", "ex2_4_visible", "reads the gate blocks in the order z, r, n"),
+    ("h0=None crashes", "ex2_4_hidden", "while checking gru_forward(x of shape"),
+])
+def test_the_checks_name_the_mistake_or_the_configuration(mistake, grade_id, told, monkeypatch):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    messages = check_cells.run_check_cells(LESSON, {"ex2_4_gru_forward": FORWARD_MISTAKES[mistake]}, grade_id)
+    assert messages[grade_id] is not None and told in messages[grade_id], messages[grade_id]

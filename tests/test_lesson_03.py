@@ -5,6 +5,7 @@ gradebook."""
 
 import pytest
 
+from tests import check_cells
 from tests.harness import grade_variants, points
 
 LESSON = "03-multi-layer"
@@ -277,3 +278,36 @@ def test_objects_that_equal_anything_score_nothing(scores):
     for exercise in ["ex3_1", "ex3_3", "ex3_4"]:
         for kind in ("visible", "hidden"):
             assert points(scores, "hostile-d", f"{exercise}_{kind}") == 0, f"{exercise}_{kind}"
+
+
+# What the learner is told (check cells run in-process, tests/check_cells.py): the row of h_n, the layer or the
+# starting state that explains a wrong answer.
+WRONG_ROW = {"ex3_3_h_n_rows": '''
+def top_layer_last_state(h_n):
+    return h_n[0]
+
+def layer_last_state(h_n, layer):
+    return h_n[layer]
+'''}
+BOTTOM_LAYER_OUTPUT = {"ex3_2_stacked_forward": '''
+def stacked_gru_forward(x, h0, layer_params, batch_first=False):
+    swap = batch_first and x.dim() == 3
+    layer_input = x.transpose(0, 1) if swap else x
+    outputs, last_states = [], []
+    for layer, params in enumerate(layer_params):
+        layer_input, last = gru_layer_reference(layer_input, h0[layer], params["weight_ih"], params["weight_hh"],
+                                                params["bias_ih"], params["bias_hh"])
+        outputs.append(layer_input)
+        last_states.append(last)
+    output = outputs[0]  # the bottom layer's states: the mistake
+    return (output.transpose(0, 1) if swap else output), torch.stack(last_states)
+'''}
+
+
+@pytest.mark.parametrize("answers, grade_id, told", [
+    (WRONG_ROW, "ex3_3_visible", "Your result equals h_n[0], layer 0's last state"),
+    (BOTTOM_LAYER_OUTPUT, "ex3_2_visible", "Your result equals the bottom layer's output"),
+])
+def test_the_checks_name_the_mistake(answers, grade_id, told):
+    messages = check_cells.run_check_cells(LESSON, answers, grade_id)
+    assert messages[grade_id] is not None and told in messages[grade_id], messages[grade_id]

@@ -4,6 +4,7 @@ score full marks. Every variant is a student submission graded by nbgrader's aut
 
 import pytest
 
+from tests import check_cells
 from tests.harness import grade_variants, points
 
 LESSON = "04-bidirectional"
@@ -244,3 +245,36 @@ def test_mistakes_in_the_visible_examples_fail_visible_checks_too(scores):
         assert points(scores, student, "ex4_3_visible") == 0, student
     # Ignoring batch_first does not show on the visible (time-major) examples; only the hidden checks catch it.
     assert points(scores, "mistakes-c", "ex4_3_visible") == 1
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# What the learner is told: the check cells run in-process (tests/check_cells.py) and their messages name the half
+# of output, the rows of h_n or the known mistake that explains a wrong answer.
+
+@pytest.mark.parametrize("student, grade_id, told", [
+    ("mistakes-a", "ex4_1_visible", "the forward half of output (features :H)"),
+    ("mistakes-b", "ex4_1_visible", "Your result equals h_n in direction-major order"),
+    ("mistakes-a", "ex4_2_visible", "Your result equals h_n[1], layer 0's backward final state"),
+    ("mistakes-a", "ex4_3_visible", "Your result equals output[-1], the last padded step"),
+    ("mistakes-b", "ex4_3_visible", "the backward half (features H:)"),
+    ("mistakes-b", "ex4_3_visible", "Your result equals the backward half at step lengths - 1"),
+])
+def test_messages_say_which_half_or_row_is_wrong_and_why(messages, student, grade_id, told):
+    assert messages[student][grade_id] is not None and told in messages[student][grade_id], messages[student]
+
+
+@pytest.fixture(scope="module")
+def messages():
+    """Each student's check-cell messages up to Exercise 4.3's visible checks (one in-process run per student)."""
+    return {student: check_cells.run_check_cells(LESSON, SUBMISSIONS[student], "ex4_3_visible")
+            for student in ("mistakes-a", "mistakes-b")}
+
+
+def test_an_error_in_the_answer_says_which_configuration_was_checked():
+    crashing = forward_with(RUN="outputs, last = run_direction(layer_input, h0[2 * layer + direction], "
+                                "w_ih, w_hh, b_ih.clone(), b_hh, reverse=direction == 1)")  # fails for bias=False
+    results = check_cells.run_check_cells(LESSON, {"ex4_1_bidirectional_forward": crashing}, "ex4_1_hidden")
+    assert results["ex4_1_visible"] is None
+    assert results["ex4_1_hidden"].startswith("CheckFailed: while checking bidirectional_gru_forward for nn.GRU("), (
+        results["ex4_1_hidden"])
+    assert "bias=False" in results["ex4_1_hidden"] and "AttributeError" in results["ex4_1_hidden"]
