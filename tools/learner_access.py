@@ -147,12 +147,12 @@ def badge_source(lesson, where):
             f"For a GPU there, choose Runtime → Change runtime type → GPU; every cell also runs on the CPU.*")
 
 
-def _literal(value, indent):
+def _literal(value, indent, width=90):
     """``value`` (a list or dict of strings) as Python source, one item a line when one line would be too long."""
     def text(item):
         return json.dumps(item, ensure_ascii=False)
 
-    if len(text(value)) + indent <= 90:
+    if len(text(value)) + indent <= width:
         return text(value)
     pad = " " * (indent + 4)
     if isinstance(value, dict):
@@ -168,14 +168,13 @@ COLAB_HELPER = "tools/colab_setup.py"
 def colab_cell_source(lesson, where, packages, files):
     """The first code cell: a no-op unless the notebook runs on Google Colab. There it downloads the course's small
     helper (COLAB_HELPER) and lets it install the missing pinned packages and fetch the lesson's data files."""
-    arguments = ["course", json.dumps(lesson)]
-    if packages:
-        arguments.append(f"packages={_literal(packages, 8)}")
-    if files:
-        arguments.append(f"files={_literal(files, 8)}")
-    call = f'    __import__("colab_setup").set_up({", ".join(arguments)})'
-    if len(call) > 116 or "\n" in call:  # one argument a line
-        call = '    __import__("colab_setup").set_up(\n' + "".join(f"        {a},\n" for a in arguments) + "    )"
+    head = f'    __import__("colab_setup").set_up(course, {json.dumps(lesson)}'
+    pad = " " * len('    __import__("colab_setup").set_up(')
+    keywords = ([f"packages={_literal(packages, len(pad), 118 - len('packages='))}"] if packages else []) + (
+        [f"files={_literal(files, len(pad), 118 - len('files='))}"] if files else [])
+    call = ", ".join([head, *keywords]) + ")"
+    if len(call) > 118 or "\n" in call:  # one keyword argument a line
+        call = ",\n".join([head, *(pad + keyword for keyword in keywords)]) + ")"
     return "\n".join([
         "# Google Colab set-up: on Colab this cell installs what the lesson needs; anywhere else it does nothing.",
         "import os",
