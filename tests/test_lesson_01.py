@@ -289,6 +289,17 @@ def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 }
 
 
+# One of them also goes through nbgrader's autograde (the module's `scores` fixture grades every submission).
+SUBMISSIONS["forbidden-api"] = {"ex1_2_gru_cell": FORBIDDEN_ANSWERS["nn.GRUCell"]}
+
+
+def test_an_answer_that_calls_nn_grucell_scores_0_in_the_gradebook(scores):
+    assert points(scores, "forbidden-api", "ex1_2_visible") == 0
+    assert points(scores, "forbidden-api", "ex1_2_hidden") == 0
+    for grade_id in ("ex1_1_visible", "ex1_1_hidden", "ex1_3_visible", "ex1_3_hidden"):  # the solution's answers
+        assert points(scores, "forbidden-api", grade_id) == scores["forbidden-api"][grade_id][1], grade_id
+
+
 def run_check_cells(answers, last_grade_id="ex1_2_hidden"):
     return check_cells.run_check_cells(LESSON, answers, last_grade_id)
 
