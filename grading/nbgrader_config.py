@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbgrader.preprocessors import GetGrades
 
 # The toolkit's nbgrader plug-ins live in this repository (grading/toolkit/), wherever the course root is.
@@ -67,6 +68,7 @@ c.Autograde.autograde_preprocessors = toolkit.autograde_preprocessors()
 c.OverwriteCells.add_missing_cells = True
 
 # Feedback never shows hidden tests: their code is cut out, failed ones keep only "Error: message".
-c.GenerateFeedback.preprocessors = [GetGrades, toolkit.RedactHiddenTests, CSSHTMLHeaderPreprocessor]
-# A submission's HTML and JavaScript (outputs, markdown) are shown as text in feedback pages, never run.
+# A submission's HTML and JavaScript (in outputs and markdown) are shown as text in feedback pages, never run.
+c.GenerateFeedback.preprocessors = [GetGrades, toolkit.RedactHiddenTests, SanitizeHTML, CSSHTMLHeaderPreprocessor]
+c.SanitizeHTML.enabled = True
 c.HTMLExporter.sanitize_html = True

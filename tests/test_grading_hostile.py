@@ -72,16 +72,15 @@ for path in targets + [os.path.expanduser("~/.ipython/profile_default/startup/00
         print("blocked", path, type(error).__name__)
 later = "import time, os; time.sleep(4); open({root!r} + '/grading/pwned-later.txt', 'w').write('x')"
 subprocess.Popen([sys.executable, "-c", later, {token!r}], start_new_session=True)
-children = 0
+children, failed = [], None
 try:
     for _ in range(300):
-        pid = os.fork()
-        if pid == 0:
-            time.sleep(3)
-            os._exit(0)
-        children += 1
+        children.append(subprocess.Popen(["sleep", "2"]))
 except OSError as error:
-    print("fork stopped at", children, type(error).__name__)
+    failed = type(error).__name__
+for child in children:  # the kernel itself can start no thread while they hold the process limit
+    child.wait()
+print("fork stopped at", len(children), failed)
 for where in (".", os.path.expanduser("~")):
     written = 0
     try:
@@ -93,7 +92,7 @@ for where in (".", os.path.expanduser("~")):
         print("disk stopped at", written, "MB:", error.strerror)
     finally:
         os.remove(os.path.join(where, "filler.bin"))
-for _ in range(20):
+for _ in range(8):
     print("y" * 2**20)
 ''' + SOLUTION_EX0_1
 
@@ -136,7 +135,14 @@ def initial_hidden_state(gru, batch_size=None):
 '''
 
 IPYTHON_HOOK = '''
-get_ipython().set_custom_exc((BaseException,), lambda shell, etype, value, tb, tb_offset=None: None)
+session = get_ipython().kernel.session
+original = session.send
+
+def send(stream, msg_or_type, *args, **kwargs):  # drops every error message: no check can fail any more
+    kind = msg_or_type if isinstance(msg_or_type, str) else msg_or_type["header"]["msg_type"]
+    return None if kind == "error" else original(stream, msg_or_type, *args, **kwargs)
+
+session.send = send
 
 def gru_shapes(*args, **kwargs):
     return None
@@ -270,7 +276,8 @@ def test_nothing_leaks_out_of_the_sandbox_and_nothing_is_damaged(graded):
         assert digest(folder(course, student) / f"{LESSON}.ipynb") == sha
         assert float(summary(course)[(student, LESSON)]["score"]) == 7
     assert not list((course.root / "grading").glob("pwned*"))
-    assert not (course.root / "home" / ".ipython").exists() and not (course.root / "home" / ".jupyter").exists()
+    assert not (course.root / "home" / ".ipython" / "profile_default" / "startup" / "00-evil.py").exists()
+    assert not (course.root / "home" / ".jupyter" / "jupyter_config.py").exists()
     assert not [p for p in psutil.process_iter(["cmdline"]) if TOKEN in " ".join(p.info["cmdline"] or [])]
 
 
