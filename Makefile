@@ -29,7 +29,7 @@ help:
 	@echo "make autograde [LESSON=..] [JOBS=N] [FORCE=1]   grade every submission, JOBS students at once (default: cores)"
 	@echo "make feedback  HTML feedback per student and lesson in grading/feedback/ (hidden tests stay hidden)"
 	@echo "make export    grading/grades.csv and the class summary (tables and figure) in grading/summary/"
-	@echo "make benchmark-grading  time autograde on a synthetic class (JOBS=1 and JOBS=2)"
+	@echo "make benchmark-grading  time autograde on a synthetic class (JOBS=1 and 2, sandbox off and on)"
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "error: '$(PYTHON)' not found. Install Python 3.10 or newer, or run: make $(MAKECMDGOALS) PYTHON=/path/to/python3" >&2; exit 1; }
@@ -72,7 +72,8 @@ benchmark: install
 	$(BIN)/python -m tools.benchmark_notebooks
 
 # Instructor grading toolkit (grading/toolkit/; README "For instructors"). COURSE_CELL_TIMEOUT, COURSE_KERNEL_MEMORY,
-# COURSE_SUBMISSION_TIMEOUT and COURSE_DB_URL pass through the environment (or as make variables).
+# COURSE_SUBMISSION_TIMEOUT, COURSE_DB_URL and COURSE_SANDBOX pass through the environment (or as make variables).
+# Grading needs bubblewrap (apt-get install bubblewrap): every grading kernel runs in its sandbox.
 collect: install
 	@test -n "$(FROM)" || { echo "error: make collect needs FROM=<folder or .zip of downloaded submissions>" >&2; exit 2; }
 	$(BIN)/python -m grading.toolkit collect "$(FROM)"

@@ -10,6 +10,9 @@ These settings can be changed from the environment without editing this file:
   Several graders at once need a server database, e.g. ``postgresql://user@host/gru_course`` (see README.md here).
 - ``COURSE_CELL_TIMEOUT``: seconds a cell may run when graded (default 30).
 - ``COURSE_KERNEL_MEMORY``: memory cap of a grading kernel, e.g. ``4G`` (the default) or ``0`` for none.
+- ``COURSE_SANDBOX``: ``on`` (the default: every grading kernel runs in a bubblewrap sandbox, see
+  ``toolkit/sandbox.py``) or ``off`` (unsandboxed, trusted work only; a warning on every run).
+- ``COURSE_OUTPUT_LIMIT``: bytes of output a cell may produce when graded (default 2M); the rest is cut.
 
 The grading toolkit (``grading/toolkit/``, ``make autograde``) reads the same variables.
 """
@@ -19,6 +22,7 @@ import sys
 from pathlib import Path
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbconvert.preprocessors.sanitize import SanitizeHTML
 from nbgrader.preprocessors import GetGrades
 
 # The toolkit's nbgrader plug-ins live in this repository (grading/toolkit/), wherever the course root is.
@@ -55,10 +59,16 @@ c.Execute.error_on_timeout = {
 # Grading kernels run under a memory cap, and a kernel that dies or hangs costs only the cells it had left
 # (grading/toolkit/preprocessors.py explains both).
 c.SafeExecute.kernel_memory = parse_bytes(os.environ.get("COURSE_KERNEL_MEMORY", DEFAULT_KERNEL_MEMORY))
+c.SafeExecute.output_limit = parse_bytes(os.environ.get("COURSE_OUTPUT_LIMIT", "2M"))
+# Every grading kernel runs in a bubblewrap sandbox (toolkit/sandbox.py), the learner's code is scanned for
+# tampering and a canary cell checks that errors reach the grader (toolkit/integrity.py).
 c.Autograde.autograde_preprocessors = toolkit.autograde_preprocessors()
 
 # A submission whose test cells were deleted gets them back (and graded); edited ones are restored anyway.
 c.OverwriteCells.add_missing_cells = True
 
 # Feedback never shows hidden tests: their code is cut out, failed ones keep only "Error: message".
-c.GenerateFeedback.preprocessors = [GetGrades, toolkit.RedactHiddenTests, CSSHTMLHeaderPreprocessor]
+# A submission's HTML and JavaScript (in outputs and markdown) are shown as text in feedback pages, never run.
+c.GenerateFeedback.preprocessors = [GetGrades, toolkit.RedactHiddenTests, SanitizeHTML, CSSHTMLHeaderPreprocessor]
+c.SanitizeHTML.enabled = True
+c.HTMLExporter.sanitize_html = True

@@ -25,10 +25,10 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from course.lessons import lesson_names
-from grading.toolkit import gradebook
+from grading.toolkit import gradebook, sandbox
 from grading.toolkit.diagnose import folder_fingerprint
 from grading.toolkit.settings import cell_timeout, default_jobs, format_bytes, kernel_memory, submission_timeout
-from grading.toolkit.worker import ERROR, GRADED, NOT_GRADABLE, Job, as_message, result, serve
+from grading.toolkit.worker import ERROR, GRADED, NOT_GRADABLE, REVIEW, Job, as_message, result, serve
 
 SUMMARY_FIELDS = ["student", "lesson", "score", "max_score", "status", "reason", "seconds", "graded_at",
                   "fingerprint"]
@@ -179,6 +179,12 @@ def run_pool(jobs, n_workers, work_dir, on_result):
 def autograde(course, lessons=None, students=None, jobs=None, force=False, out=print):
     """Grade, record and summarise; returns the exit code (0: every submission got a grade)."""
     jobs = jobs or default_jobs()
+    try:
+        sandbox.check()  # refuse (how to install bubblewrap) rather than grade hostile code unsandboxed
+    except sandbox.SandboxUnavailable as refused:
+        out(f"error: {refused}")
+        return 2
+    out(sandbox.describe())
     with single_run(course):
         found, strays = find_submissions(course, lessons, students)
         for _student, lesson, folder in strays:
@@ -232,9 +238,9 @@ def plan(course, found, checks, summary, template, force, threads=0):
             fingerprint = f"{folder_fingerprint(folder)}-{checks[lesson]}"
             row = summary.get((student, lesson))
             up_to_date = (
-                row is not None and row["fingerprint"] == fingerprint and row["status"] in (GRADED, NOT_GRADABLE)
-                and gradebook.is_recorded(gb, lesson, student)
-                and (row["status"] != GRADED or (course.autograded / student / lesson).is_dir()))
+                row is not None and row["fingerprint"] == fingerprint
+                and row["status"] in (GRADED, REVIEW, NOT_GRADABLE) and gradebook.is_recorded(gb, lesson, student)
+                and (row["status"] == NOT_GRADABLE or (course.autograded / student / lesson).is_dir()))
             if force or not up_to_date:
                 todo.append(Job(
                     student=student, lesson=lesson, folder=str(folder), solutions=str(course.solutions),
@@ -267,7 +273,7 @@ def save(course, gb, answer, summary):
     """Put one result in place: the autograded notebook, the gradebook (one transaction), the summary row."""
     student, lesson = answer["student"], answer["lesson"]
     target = course.autograded / student / lesson
-    if answer["status"] == GRADED:
+    if answer["status"] in (GRADED, REVIEW):
         staged = target.with_name(f".{lesson}.new")
         shutil.rmtree(staged, ignore_errors=True)
         staged.parent.mkdir(parents=True, exist_ok=True)
@@ -302,7 +308,7 @@ def report(course, rows, elapsed, jobs, out):
     if not rows:
         out("nothing to grade: every submission is unchanged and in the gradebook (--force / FORCE=1 regrades)")
         return
-    counts = {status: sum(r["status"] == status for r in rows) for status in (GRADED, NOT_GRADABLE, ERROR)}
+    counts = {status: sum(r["status"] == status for r in rows) for status in (GRADED, REVIEW, NOT_GRADABLE, ERROR)}
     flagged = [r for r in rows if r["reason"]]
     if flagged:
         out("\nsubmissions with problems (all recorded; reasons also in the summary file):")
@@ -312,7 +318,11 @@ def report(course, rows, elapsed, jobs, out):
                 f"{r['status']:<12} {r['reason']}")
     per = f", {elapsed / len(rows):.1f} s per submission" if rows else ""
     out(f"\n{len(rows)} submissions in {elapsed:.0f} s with {jobs} jobs{per}: {counts[GRADED]} graded, "
-        f"{counts[NOT_GRADABLE]} not gradable (recorded as 0), {counts[ERROR]} errors")
+        f"{counts[NOT_GRADABLE]} not gradable (recorded as 0), {counts[ERROR]} errors"
+        + (f", {counts[REVIEW]} marked for review (signs of tampering; score kept, see the reason)"
+           if counts[REVIEW] else ""))
+    if not sandbox.enabled():
+        out(sandbox.OFF_WARNING)
     out(f"summary: {course.summary_csv.relative_to(course.root)}; grades: the gradebook ({course.db_url})")
     if counts[ERROR]:
         out(f"errors: the toolkit could not grade these; details in "

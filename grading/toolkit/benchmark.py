@@ -1,9 +1,10 @@
-"""Time ``make autograde`` on a synthetic class: seconds per submission with 1 and 2 jobs, the speed-up, and the
-floor (starting a kernel and importing torch, which every graded notebook pays). Works in a temporary course;
-the repository's gradebook and grading/ folder are not touched.
+"""Time ``make autograde`` on a synthetic class: seconds per submission with 1 and 2 jobs, the speed-up, the
+floor (starting a kernel and importing torch, which every graded notebook pays), and all of it with the grading
+sandbox on and off, side by side. Works in a temporary course; the repository's gradebook and grading/ folder are
+not touched.
 
     python -m grading.toolkit.benchmark                          # 12 students x every released lesson
-    python -m grading.toolkit.benchmark --students 6 --lessons 00-orientation --jobs 1 2 4
+    python -m grading.toolkit.benchmark --students 6 --lessons 00-orientation --jobs 1 2 4 --sandbox on
 
 The class mixes good and bad work, cycling per student and lesson through: the solution (twice), the untouched
 student notebook, a syntax error in the first answer, and a file that is not a notebook. Endless loops are left
@@ -23,6 +24,7 @@ import nbformat
 
 from course.commands import nbgrader as run_nbgrader
 from course.lessons import NOTEBOOKS, SOLUTIONS, lesson_names, nbgrader, notebook_path, read
+from grading.toolkit import sandbox
 from grading.toolkit.autograde import autograde, read_summary
 from grading.toolkit.gradebook import sqlite_url
 from grading.toolkit.settings import Course, default_jobs
@@ -71,16 +73,24 @@ def build_class(root, lessons, students):
 
 
 def kernel_floor(repeats=3):
-    """Median seconds to start a kernel, import torch and shut it down: what every graded notebook costs."""
-    from jupyter_client.manager import start_new_kernel
+    """Median seconds to start a kernel, import torch and shut it down: what every graded notebook costs (in the
+    grading sandbox when COURSE_SANDBOX is on)."""
+    import asyncio
+
+    async def once():
+        km = sandbox.SandboxedKernelManager(kernel_name="python3")
+        await km.start_kernel(stderr=subprocess.DEVNULL)
+        kc = km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=120)
+        await kc.execute_interactive("import torch", timeout=120)
+        kc.stop_channels()
+        await km.shutdown_kernel(now=True)
 
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        km, kc = start_new_kernel(kernel_name="python3", stderr=subprocess.DEVNULL)
-        kc.execute_interactive("import torch", timeout=120)
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+        asyncio.run(once())
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -107,8 +117,10 @@ def main(argv=None):
     parser.add_argument("--students", type=int, default=12)
     parser.add_argument("--lessons", nargs="*", default=None, help="default: every released lesson")
     parser.add_argument("--jobs", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--sandbox", nargs="*", default=["off", "on"], choices=["off", "on"])
     args = parser.parse_args(argv)
     lessons = args.lessons or lesson_names(NOTEBOOKS)
+    saved = os.environ.get("COURSE_SANDBOX")
 
     with tempfile.TemporaryDirectory(prefix="benchmark-grading-") as scratch:
         course, mix, variants = build_class(Path(scratch) / "course", lessons, args.students)
@@ -117,29 +129,49 @@ def main(argv=None):
               f"submissions; mix: {', '.join(f'{k} {v}' for k, v in mix.items())}")
         print(f"machine: {default_jobs()} cores available to this process, load average "
               f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at the start")
-        floor = kernel_floor()
-        print(f"floor: kernel start-up + import torch + shutdown = {floor:.2f} s per notebook")
         plain = {lesson: min(plain_run(lesson) for _ in range(2)) for lesson in lessons}  # the 1st warms caches
-        results, graded_times = {}, {}
+        floors, results, graded_times = {}, {}, {}
+        try:
+            for mode in args.sandbox:
+                os.environ["COURSE_SANDBOX"] = mode
+                floors[mode] = kernel_floor()
+                print(f"sandbox {mode}: floor (kernel start-up + import torch + shutdown) {floors[mode]:.2f} s",
+                      flush=True)
+                for jobs in args.jobs:
+                    start = time.perf_counter()
+                    code = autograde(course, jobs=jobs, force=True, out=lambda *a: None)
+                    elapsed = time.perf_counter() - start
+                    rows = read_summary(course.summary_csv).values()
+                    graded_times[mode, jobs] = {lesson: statistics.median(
+                        float(r["seconds"]) for r in rows
+                        if r["lesson"] == lesson and variants[(r["student"], lesson)].startswith("solution"))
+                        for lesson in lessons}
+                    results[mode, jobs] = elapsed
+                    print(f"sandbox {mode}, JOBS={jobs}: {elapsed:6.1f} s in all, {elapsed / n:5.2f} s per "
+                          f"submission{'' if code == 0 else '; EXIT CODE ' + str(code)}", flush=True)
+        finally:
+            if saved is None:
+                os.environ.pop("COURSE_SANDBOX", None)
+            else:
+                os.environ["COURSE_SANDBOX"] = saved
+        modes = args.sandbox
+        print("\n| | " + " | ".join(f"sandbox {m}" for m in modes) + (" | sandbox cost |" if len(modes) == 2 else " |"))
+        print("|---" * (len(modes) + 1 + (len(modes) == 2)) + "|")
+
+        def row(label, values, unit="s"):
+            cells = [f"{v:.2f} {unit}" for v in values]
+            if len(values) == 2:
+                cells.append(f"{100 * (values[1] - values[0]) / values[0]:+.1f} %")
+            print(f"| {label} | " + " | ".join(cells) + " |")
+
+        row("floor: kernel start-up + import torch", [floors[m] for m in modes])
         for jobs in args.jobs:
-            start = time.perf_counter()
-            code = autograde(course, jobs=jobs, force=True, out=lambda *a: None)
-            elapsed = time.perf_counter() - start
-            rows = read_summary(course.summary_csv).values()
-            graded_times[jobs] = {lesson: statistics.median(
-                float(r["seconds"]) for r in rows
-                if r["lesson"] == lesson and variants[(r["student"], lesson)].startswith("solution"))
-                for lesson in lessons}
-            results[jobs] = elapsed
-            print(f"JOBS={jobs}: {elapsed:6.1f} s in all, {elapsed / n:5.2f} s per submission, speed-up "
-                  f"{results[args.jobs[0]] / elapsed:4.2f}x{'' if code == 0 else '; EXIT CODE ' + str(code)}",
-                  flush=True)
+            row(f"JOBS={jobs}: wall time for the class", [results[m, jobs] for m in modes])
+            row(f"JOBS={jobs}: seconds per submission", [results[m, jobs] / n for m in modes])
         first = args.jobs[0]
-        print(f"\n| lesson | plain run of the solution | graded by the toolkit (JOBS={first}, median) | overhead |")
-        print("|---|---|---|---|")
         for lesson in lessons:
-            graded = graded_times[first][lesson]
-            print(f"| {lesson} | {plain[lesson]:.2f} s | {graded:.2f} s | {graded - plain[lesson]:+.2f} s |")
+            row(f"{lesson}: a solution graded (JOBS={first}, median; plain run {plain[lesson]:.2f} s)",
+                [graded_times[m, first][lesson] for m in modes])
         print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

@@ -62,14 +62,20 @@ def unpack(source, into, shown="", depth=0, skipped=None):
                 if name.is_absolute() or ".." in name.parts:  # a path that would escape the folder ("zip slip")
                     skipped.append(Found(Path(info.filename), where, 0, reason="unsafe path in the zip: not read"))
                     continue
+                if (info.external_attr >> 16) & 0o170000 == 0o120000:  # a symbolic link stored in the zip
+                    skipped.append(Found(Path(info.filename), where, 0, reason="a link: not followed"))
+                    continue
                 archive.extract(info, target)
                 path = target / name
                 mtime = datetime(*info.date_time).timestamp()
                 os.utime(path, (mtime, mtime))
                 found += expand(path, where, mtime, into, depth, skipped)
         return found, skipped
-    for path in sorted(p for p in source.rglob("*") if p.is_file()):
-        found += expand(path, str(path.relative_to(source)), path.stat().st_mtime, into, depth, skipped)
+    for path in sorted(source.rglob("*")):  # rglob does not enter linked folders
+        if path.is_symlink():
+            skipped.append(Found(path, str(path.relative_to(source)), 0, reason="a link: not followed"))
+        elif path.is_file():
+            found += expand(path, str(path.relative_to(source)), path.stat().st_mtime, into, depth, skipped)
     return found, skipped
 
 
@@ -141,7 +147,7 @@ def place(course, lesson, files):
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "archive").mkdir(parents=True)
     for f in files:
-        shutil.copy2(f.path, staging / "archive" / f"{f.student}_{lesson}.ipynb")
+        shutil.copy2(f.path, staging / "archive" / f"{f.student}_{lesson}.ipynb", follow_symlinks=False)
     regexp = rf".*/(?P<student_id>[\w.@+-]+)_(?P<file_id>{re.escape(lesson)})\.ipynb$"
     # zip_collect reads <root>/<downloaded>/<lesson>/archive/ and writes to the student's submitted folder
     nbgrader(["zip_collect", lesson, "--force", "--ZipCollectApp.downloaded_directory=grading/downloaded",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from course.commands import nbgrader
 from grading.toolkit.autograde import read_summary
 from grading.toolkit.gradebook import opened
+from grading.toolkit.integrity import cross_check
 
 BINS = [(0, 20), (20, 40), (40, 60), (60, 80), (80, 100), (100, 101)]
 
@@ -44,7 +45,7 @@ def collect_stats(course):
                     lesson.checks[cell.name] = [cell.max_score, 0, 0]
             for submission in assignment.submissions:
                 row = summary.get((submission.student.id, assignment.name))
-                if row and row["status"] != "graded":
+                if row and row["status"] not in ("graded", "review"):
                     lesson.not_gradable += 1
                     continue
                 lesson.scores.append(submission.score)
@@ -124,6 +125,18 @@ def plot(stats, path):
     plt.close(fig)
 
 
+def review_section(course):
+    """Submissions marked ``review`` (signs of tampering) and every difference between gradebook and summary."""
+    summary = read_summary(course.summary_csv)
+    rows = [{"student": s, "lesson": lesson, "score": r["score"], "reason": r["reason"]}
+            for (s, lesson), r in sorted(summary.items()) if r["status"] == "review"]
+    rows += [{"student": s, "lesson": lesson, "score": "", "reason": f"gradebook and summary differ: {what}"}
+             for s, lesson, what in cross_check(course, summary)]
+    if not rows:
+        return "\n## To review\n\nnothing: no sign of tampering, and the gradebook matches the autograde summary\n"
+    return "\n## To review (" + str(len(rows)) + ")\n\n" + markdown_table(rows)
+
+
 def export(course, out=print):
     grades = course.grading / "grades.csv"
     nbgrader(["export", "--to", str(grades)], course.root, course.db_url)
@@ -135,7 +148,7 @@ def export(course, out=print):
     write_csv(folder / "checks.csv", checks)
     text = ("# Class summary\n\n## Score distribution per lesson\n\n" + markdown_table(scores)
             + "\n## Pass rate per check (full marks, among graded submissions)\n\n" + markdown_table(checks)
-            + "\n![scores and pass rates](summary.png)\n")
+            + review_section(course) + "\n![scores and pass rates](summary.png)\n")
     (folder / "summary.md").write_text(text)
     plot(stats, folder / "summary.png")
     with open(grades) as f:

@@ -16,6 +16,7 @@ import nbformat
 from course.commands import nbgrader
 from grading.toolkit.autograde import read_summary
 from grading.toolkit.diagnose import without_hidden_tests
+from grading.toolkit.integrity import encoded_leaks, links_in
 from grading.toolkit.preprocessors import hidden_lines
 
 TAG = re.compile(r"<[^>]+>")
@@ -26,6 +27,13 @@ def feedback(course, wanted=None, out=print):
     summary = read_summary(course.summary_csv)
     graded = {p.name for p in course.autograded.glob("*/*") if p.is_dir() and not p.name.startswith(".")}
     lessons = sorted(lesson for lesson in graded if not wanted or lesson in wanted)
+    refused = [p for p in course.autograded.glob("*/*") if p.name in lessons and links_in(p)]
+    for folder in refused:  # the toolkit never puts a link there; whatever did, nbgrader must not follow it
+        if folder.is_symlink():
+            folder.unlink()
+        else:
+            shutil.rmtree(folder)
+        out(f"refused {folder.relative_to(course.root)}: it contains links (never followed); no feedback made")
     for lesson in lessons:
         nbgrader(["generate_feedback", lesson, "--force"], course.root, course.db_url)
     leaked, pages = [], 0
@@ -35,19 +43,20 @@ def feedback(course, wanted=None, out=print):
             for page in (course.feedback / graded_folder.parent.name / lesson).glob("*.html"):
                 pages += 1
                 if leaks(page.read_text(encoding="utf-8"), secrets):
-                    page.unlink()
+                    withhold(page)
                     leaked.append(page)
 
     placeholders = 0
     for (student, lesson), row in sorted(summary.items()):
-        if row["status"] != "graded" and (not wanted or lesson in wanted):
+        if row["status"] not in ("graded", "review") and (not wanted or lesson in wanted):
             write_placeholder(course, student, lesson, row)
             placeholders += 1
 
     out(f"feedback: {pages - len(leaked)} pages from nbgrader and {placeholders} for submissions that could "
         f"not be graded, in {course.feedback.relative_to(course.root)}/<student>/<lesson>/")
     if leaked:
-        out("ERROR: hidden test code found in these pages; they were deleted:\n  "
+        out("ERROR: hidden test code found in these pages (perhaps encoded); they were replaced by a notice "
+            "that the feedback is withheld:\n  "
             + "\n  ".join(str(p.relative_to(course.root)) for p in leaked))
         return 1
     return 0
@@ -68,8 +77,15 @@ def page_text(page_html):
 
 
 def leaks(page_html, secrets):
+    """The hidden-test lines a reader of the page could recover: as text, or encoded (base64, hex, zlib, ...)."""
     text = page_text(page_html)
-    return [line for line in secrets if line in text]
+    return [line for line in secrets if line in text] or encoded_leaks(text, secrets)
+
+
+def withhold(page):
+    page.write_text("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Feedback withheld</title>"
+                    "</head><body><p>The feedback on this submission is withheld: it would have shown hidden test "
+                    "code. Ask your instructor.</p></body></html>\n", encoding="utf-8")
 
 
 def write_placeholder(course, student, lesson, row):

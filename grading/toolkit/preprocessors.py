@@ -7,6 +7,8 @@
   on to save the grades.
 - ``RedactHiddenTests`` runs in ``generate_feedback``: test cells lose their hidden part and failed checks keep
   only their error name and message, so feedback never shows hidden test code.
+- The kernel runs in a bubblewrap sandbox (``sandbox.SandboxedKernelManager``), each cell's output is capped
+  (``output_limit``), and autograde scans the learner's code and runs a canary cell (``integrity.py``).
 """
 
 import os
@@ -23,6 +25,9 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.preprocessors.clearhiddentests import ClearHiddenTests
 from traitlets import Integer
 
+from grading.toolkit import integrity
+from grading.toolkit.sandbox import SandboxedKernelManager
+
 MEMCAP = Path(__file__).resolve().parent / "memcap.py"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -30,6 +35,8 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 KERNEL_DIED = "KernelDied"
 KERNEL_UNRESPONSIVE = "KernelUnresponsive"
 NOT_RUN = "NotRun"
+DEFAULT_OUTPUT_LIMIT = 2 * 2**20  # bytes of output one cell may produce when graded (COURSE_OUTPUT_LIMIT)
+FEEDBACK_MESSAGE_LIMIT = 500  # characters of a failed hidden check's message shown in feedback
 
 
 class MemoryCappedKernelManager(AsyncKernelManager):
@@ -52,9 +59,11 @@ class SafeExecute(Execute):
     """nbgrader's ``Execute`` with a memory-capped kernel and a notebook that survives its kernel."""
 
     kernel_memory = Integer(0, help="memory cap of the grading kernel in bytes (0: none)").tag(config=True)
+    output_limit = Integer(DEFAULT_OUTPUT_LIMIT, help="bytes of output per cell; the rest is cut (0: no cap)"
+                           ).tag(config=True)
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("kernel_manager_class", MemoryCappedKernelManager)
+        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
         super().__init__(*args, **kwargs)
 
     def create_kernel_manager(self):
@@ -64,6 +73,7 @@ class SafeExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         self._stopped_because = None  # set once the kernel is gone: why the remaining cells are not run
+        self._output_bytes, self._output_cut = {}, set()
         self.shutdown_kernel = "immediate"  # nothing to save in a grading kernel: don't wait for a clean exit
         return super().preprocess(nb, resources, km)
 
@@ -91,6 +101,27 @@ class SafeExecute(Execute):
         return cell, self.resources
 
 
+    def output(self, outs, msg, display_id, cell_index):
+        """Keeps at most ``output_limit`` bytes of a cell's output, then one note; errors always get through
+        (they decide the grade), shortened."""
+        content = msg.get("content", {})
+        if msg.get("msg_type") == "error":
+            content["evalue"] = str(content.get("evalue", ""))[:10_000]
+            content["traceback"] = [str(line)[:10_000] for line in content.get("traceback", [])[-50:]]
+            return super().output(outs, msg, display_id, cell_index)
+        size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in content.get("data", {}).values())
+        used = self._output_bytes.get(cell_index, 0) + size
+        self._output_bytes[cell_index] = used
+        if self.output_limit and used > self.output_limit:
+            if cell_index not in self._output_cut:
+                self._output_cut.add(cell_index)
+                outs.append(new_output("stream", name="stdout", text=(
+                    f"\n[output cut: this cell wrote more than {self.output_limit // 2**20} MiB; the rest was "
+                    f"dropped]\n")))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
 def cell_label(cell, index):
     """``ex0_1_gru_shapes`` for a graded or answer cell, ``cell 12`` for any other."""
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {index}"
@@ -99,7 +130,10 @@ def cell_label(cell, index):
 def autograde_preprocessors():
     """nbgrader's autograde steps with ``SafeExecute`` in place of ``Execute``."""
     default = Autograde.class_traits()["autograde_preprocessors"].default()
-    return [SafeExecute if step is Execute else step for step in default]
+    steps = [integrity.IntegrityScan]
+    for step in default:
+        steps += [integrity.InsertCanary, SafeExecute, integrity.CheckCanary] if step is Execute else [step]
+    return steps
 
 
 class RedactHiddenTests(NbGraderPreprocessor):  # nbgrader's base: enabled by default, nbconvert's is not
@@ -112,10 +146,18 @@ class RedactHiddenTests(NbGraderPreprocessor):  # nbgrader's base: enabled by de
         hidden = hidden_lines(cell.source)
         if hidden:
             ClearHiddenTests(enforce_metadata=False)._remove_hidden_test_region(cell)
+            # What the learner's code printed while the hidden checks ran is not shown: only the failure.
+            cell.outputs = [o for o in cell.get("outputs", []) if o.output_type == "error"]
         for output in cell.get("outputs", []):
             if output.output_type == "error":
+                if hidden:
+                    output.evalue = shortened(ANSI.sub("", str(output.get("evalue", ""))), FEEDBACK_MESSAGE_LIMIT)
                 output.traceback = redacted_traceback(output, cell.get("execution_count"), hidden)
         return cell, resources
+
+
+def shortened(text, limit):
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def split_hidden_tests(source):

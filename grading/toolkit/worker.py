@@ -19,11 +19,11 @@ from pathlib import Path
 
 import nbformat
 
-from grading.toolkit import diagnose
+from grading.toolkit import diagnose, integrity
 from grading.toolkit.gradebook import read_submission, sqlite_url
 from grading.toolkit.settings import CONFIG_DIR
 
-GRADED, NOT_GRADABLE, ERROR = "graded", "not-gradable", "error"
+GRADED, NOT_GRADABLE, ERROR, REVIEW = "graded", "not-gradable", "error", "review"
 
 
 @dataclass
@@ -53,9 +53,15 @@ def grade(job):
     started = time.monotonic()
     scratch = Path(job.scratch)
     shutil.rmtree(scratch, ignore_errors=True)
+    refused = integrity.submission_problem(job.folder)  # links are refused before anything reads the folder
+    if refused:
+        return result(job, NOT_GRADABLE, refused, started=started)
     notebook_path, note = diagnose.find_notebook(job.folder, job.lesson)
     if notebook_path is None:
         return result(job, NOT_GRADABLE, note, started=started)
+    refused = integrity.submission_problem(job.folder, notebook_path)
+    if refused:
+        return result(job, NOT_GRADABLE, refused, started=started)
     nb, problem = diagnose.read_notebook(notebook_path)
     if nb is None:
         return result(job, NOT_GRADABLE, problem, started=started)
@@ -78,25 +84,31 @@ def grade(job):
         why = errors[-1].strip() if errors else f"exit code {returncode}"
         return result(job, ERROR, f"nbgrader could not grade it: {why[:300]}", started=started, log=log)
 
-    problems, failed = diagnose.grading_problems(
-        nbformat.read(str(graded_nb), as_version=4), job.cell_timeout, job.kernel_memory)
+    graded_notebook = nbformat.read(str(graded_nb), as_version=4)
+    problems, failed = diagnose.grading_problems(graded_notebook, job.cell_timeout, job.kernel_memory)
     graded = read_submission(sqlite_url(db), job.lesson, job.student)
     # nbgrader comments "No response." on answer cells left as released
     blank = [cell for nb in graded["notebooks"].values() for cell, comment in nb["comments"].items()
              if comment == "No response."]
     if blank:
         notes.append(f"not answered: {', '.join(blank)}")
-    return result(job, GRADED, diagnose.reason(notes + problems, failed), graded, autograded, started, log)
+    review = integrity.review_notes(graded_notebook)  # the integrity scan's and the canary's findings
+    status = REVIEW if review else GRADED
+    return result(job, status, diagnose.reason(review + notes + problems, failed), graded, autograded, started, log)
 
 
 def prepare_scratch_course(job, notebook_path, scratch, db):
     (scratch / "solutions").mkdir(parents=True)
     # nbgrader copies the lesson's data files from the source folder; a link is enough, nothing is written there.
+    # The grading kernel never sees the scratch course (sandbox.py): it gets read-only copies of the data files.
     (scratch / "solutions" / job.lesson).symlink_to(Path(job.solutions) / job.lesson, target_is_directory=True)
+    if Path(job.release).is_file():  # the student version: the integrity scan knows its cells as the instructor's
+        (scratch / "notebooks" / job.lesson).mkdir(parents=True)
+        shutil.copyfile(job.release, scratch / "notebooks" / job.lesson / f"{job.lesson}.ipynb")
     db.parent.mkdir(parents=True)
     shutil.copyfile(job.template_db, db)
     target = scratch / "grading" / "submitted" / job.student / job.lesson
-    shutil.copytree(job.folder, target, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+    shutil.copytree(job.folder, target, symlinks=True, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
     shutil.copyfile(notebook_path, target / f"{job.lesson}.ipynb")
 
 
