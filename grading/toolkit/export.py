@@ -12,8 +12,9 @@ import statistics
 from dataclasses import dataclass, field
 
 from course.commands import nbgrader
-from grading.toolkit.autograde import read_summary
 from grading.toolkit.gradebook import opened
+from grading.toolkit.lms import write_lms_files
+from grading.toolkit.shard import class_summary
 
 BINS = [(0, 20), (20, 40), (40, 60), (60, 80), (80, 100), (100, 101)]
 
@@ -32,7 +33,7 @@ class LessonStats:
 
 
 def collect_stats(course):
-    summary = read_summary(course.summary_csv)
+    summary = class_summary(course)  # every shard's summary file
     stats = []
     with opened(course.db_url) as gb:
         for assignment in sorted(gb.assignments, key=lambda a: a.name):
@@ -124,7 +125,7 @@ def plot(stats, path):
     plt.close(fig)
 
 
-def export(course, out=print):
+def export(course, out=print, canvas=None):
     grades = course.grading / "grades.csv"
     nbgrader(["export", "--to", str(grades)], course.root, course.db_url)
     folder = course.grading / "summary"
@@ -143,4 +144,4 @@ def export(course, out=print):
     out(text.replace("\n![scores and pass rates](summary.png)\n", ""))
     out(f"grades: {grades.relative_to(course.root)} ({rows} rows: one per student and lesson)")
     out(f"summary: {folder.relative_to(course.root)}/summary.md, scores.csv, checks.csv, summary.png")
-    return 0
+    return write_lms_files(course, canvas, out)
