@@ -13,18 +13,20 @@ not match, as it would for a student who submits under another's name. The toolk
 ones."""
 
 import os
+import shutil
 import stat
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
+import nbformat
 import pytest
 
-from course.lessons import GRADING, nbgrader
+from course.lessons import GRADING, SOLUTIONS, nbgrader, notebook_path, read
 from grading.toolkit.autograde import autograde, read_summary
 from grading.toolkit.feedback import feedback, page_text, secret_lines
-from grading.toolkit.gradebook import opened
+from grading.toolkit.gradebook import opened, sqlite_url, tools_on_path
 from grading.toolkit.settings import Course
 from grading.toolkit.worker import run_nbgrader
-from tests.harness import TempCourse, with_answers
+from tests.harness import with_answers
 
 pytestmark = pytest.mark.xdist_group("grading-exchange")
 
@@ -42,10 +44,14 @@ class Hub:
         self.exchange.chmod(0o1777)  # README: world-writable with the sticky bit
         etc = tmp_path / "etc-jupyter"
         etc.mkdir()
-        (etc / "nbgrader_config.py").write_text(
-            f"c = get_config()\nc.Exchange.root = {str(self.exchange)!r}\nc.CourseDirectory.course_id = {COURSE_ID!r}\n")
+        (etc / "nbgrader_config.py").write_text(f"c = get_config()\nc.Exchange.root = {str(self.exchange)!r}\n"
+                                                f"c.CourseDirectory.course_id = {COURSE_ID!r}\n")
         monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(etc))
-        self.course = TempCourse(tmp_path / "grader" / "gru-course", [LESSON])
+        root = tmp_path / "grader" / "gru-course"
+        (root / "grading").mkdir(parents=True)
+        shutil.copytree(SOLUTIONS / LESSON, root / "solutions" / LESSON)
+        self.course = Course(root, sqlite_url(root / "grading" / "gradebook.db"))
+        self.grader("generate_assignment", LESSON, "--force")  # make release
 
     def grader(self, *args):
         """An nbgrader command of the instructor, from the course's grading/ folder (where its config is)."""
@@ -63,6 +69,7 @@ class Hub:
         return self.run(home, args, _replace=env)
 
     def run(self, cwd, args, _replace=None, **env):
+        tools_on_path()  # nbgrader runs alembic by name
         self.monkeypatch.chdir(cwd)
         saved = os.environ.copy()
         if _replace is not None:
@@ -77,26 +84,19 @@ class Hub:
         return log
 
 
-def answered(nb, answers):
-    """The fetched notebook with the answer cells of ``answers`` ({grade_id: source}) filled in."""
-    return with_answers(nb, answers)
-
-
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
     monkeypatch = pytest.MonkeyPatch()
     try:
         hub = Hub(tmp_path_factory.mktemp("hub"), monkeypatch)
-        source = hub.course.source(LESSON)
+        source = read(notebook_path(LESSON, SOLUTIONS))
         solution = {nbgrader(c)["grade_id"]: c.source for c in source.cells if nbgrader(c).get("solution")}
         hub.grader("release_assignment", LESSON)
         for student in ("ada", "bo"):
             hub.student(student, "fetch_assignment", LESSON)
-        import nbformat
-
-        def answer(student, answers):
+        def answer(student, answers):  # the student fills in the answer cells of the notebook they fetched
             path = hub.home(student) / LESSON / f"{LESSON}.ipynb"
-            nbformat.write(answered(nbformat.read(str(path), as_version=4), answers), str(path))
+            nbformat.write(with_answers(read(path), answers), str(path))
 
         answer("ada", solution)
         answer("bo", {**solution, "ex0_2_parameter_count": WRONG_EX0_2})
@@ -107,10 +107,9 @@ def hub(tmp_path_factory):
         hub.student("bo", "submit", LESSON, "--student", "bo")
         hub.collect_log = hub.grader("collect", LESSON)
 
-        course = Course(hub.course.root, hub.course.db_url)
         lines = []
-        hub.graded = autograde(course, jobs=2, out=lines.append), lines  # make autograde
-        hub.feedback = feedback(course, out=lines.append)  # make feedback
+        hub.graded = autograde(hub.course, jobs=1, out=lines.append), lines  # make autograde JOBS=1
+        hub.feedback = feedback(hub.course, out=lines.append)  # make feedback
         hub.grader("release_feedback", LESSON)
         for student in ("ada", "bo"):
             hub.student(student, "fetch_feedback", LESSON, "--student", student)
@@ -145,7 +144,7 @@ def test_the_toolkit_grades_what_was_collected_and_nbgrader_records_who_was_late
 
 def test_each_student_fetches_their_feedback_without_hidden_tests(hub):
     assert hub.feedback == 0
-    secrets = secret_lines(Course(hub.course.root, hub.course.db_url), LESSON)
+    secrets = secret_lines(hub.course, LESSON)
     assert len(secrets) > 20
     for student, score in (("ada", "7"), ("bo", "5")):
         pages = list((hub.home(student) / LESSON / "feedback").glob(f"*/{LESSON}.html"))
@@ -167,4 +166,4 @@ def test_the_exchange_permissions_the_readme_describes(hub):
     assert mode["."] == 0o1777
     assert mode[COURSE_ID] == mode[f"{COURSE_ID}/outbound"] == 0o755
     assert mode[f"{COURSE_ID}/inbound"] == 0o2733
-    assert mode[f"{COURSE_ID}/feedback"] & 0o007 in (0o001, 0o005), oct(mode[f"{COURSE_ID}/feedback"])
+    assert mode[f"{COURSE_ID}/feedback"] == 0o711  # pages are named by a hash of each submission's secret

@@ -8,6 +8,7 @@ Either way every submission's line (score, status, reason) is kept in the summar
 (``grading/autograde-summary.csv``), which ``save`` writes before the line is shown.
 """
 
+import os
 import sys
 
 
@@ -22,6 +23,15 @@ def has_problem(row):
     return bool(row["reason"]) or row["status"] != "graded"
 
 
+def terminal_size(stream):
+    """(columns, lines) of the terminal ``stream`` writes to; None if it reports none."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+    return (size.columns, size.lines) if size.columns and size.lines else None
+
+
 class Progress:
     """``update(row)`` for each recorded submission, ``close()`` at the end (also after an interruption)."""
 
@@ -33,8 +43,10 @@ class Progress:
         if bar if bar is not None else (out is print and stream.isatty()):
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, file=stream, unit="submission", dynamic_ncols=True,
-                            desc="autograde", postfix="problems: 0")
+            # tqdm hides a bar that does not fit the terminal: one that reports no size (0 x 0) gets 100 x 24
+            size = {"dynamic_ncols": True} if terminal_size(stream) else {"ncols": 100, "nrows": 24}
+            self.bar = tqdm(total=total, file=stream, unit="submission", desc="autograde", postfix="problems: 0",
+                            **size)
 
     def update(self, row):
         self.count += 1
