@@ -5,6 +5,7 @@
   ``summary.md`` (both tables) and ``summary.png`` (a histogram of scores and a bar per check, for each lesson).
   Pass rates count the submissions nbgrader graded; ones that could not be graded (no notebook, not a notebook)
   are counted separately, so a wave of broken uploads does not look like a hard exercise.
+- ``grading/lms/``: the grades for Canvas and Moodle (``lms.py``).
 """
 
 import csv
