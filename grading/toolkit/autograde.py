@@ -184,7 +184,7 @@ def autograde(course, lessons=None, students=None, jobs=None, force=False, out=p
     with single_run(course):
         found, strays = find_submissions(course, lessons, students)
         mine = [s for s in found if in_shard(course, s[0])]  # --shard i/N: this shard's students only
-        if describe(course, mine, found):
+        if describe(course, mine, found):  # only with --shard
             out(describe(course, mine, found))
         found = mine
         for _student, lesson, folder in strays:
