@@ -26,9 +26,9 @@ help:
 	@echo "make outputs  rerun the solutions notebooks and store their outputs (LESSONS='01-gru-math' for some)"
 	@echo "make benchmark  time each solutions notebook"
 	@echo "make collect FROM=dir-or.zip   instructors: import LMS downloads (<student>_<lesson>.ipynb) into grading/submitted/"
-	@echo "make autograde [LESSON=..] [JOBS=N] [FORCE=1]   grade every submission, JOBS students at once (default: cores)"
+	@echo "make autograde [LESSON=..] [JOBS=N] [FORCE=1] [SHARD=i/N]   grade every submission, JOBS students at once (default: cores); SHARD: this host's part of the class"
 	@echo "make feedback  HTML feedback per student and lesson in grading/feedback/ (hidden tests stay hidden)"
-	@echo "make export    grading/grades.csv and the class summary (tables and figure) in grading/summary/"
+	@echo "make export [CANVAS=export.csv]   grading/grades.csv, the class summary in grading/summary/, Canvas and Moodle CSVs in grading/lms/"
 	@echo "make benchmark-grading  time autograde on a synthetic class (JOBS=1 and 2, sandbox off and on)"
 
 $(BIN)/python:
@@ -79,13 +79,13 @@ collect: install
 	$(BIN)/python -m grading.toolkit collect "$(FROM)"
 
 autograde: install
-	$(BIN)/python -m grading.toolkit autograde $(if $(LESSON),--lesson "$(LESSON)") $(if $(JOBS),--jobs $(JOBS)) $(if $(FORCE),--force)
+	$(BIN)/python -m grading.toolkit autograde $(if $(LESSON),--lesson "$(LESSON)") $(if $(JOBS),--jobs $(JOBS)) $(if $(FORCE),--force) $(if $(SHARD),--shard "$(SHARD)")
 
 feedback: install
 	$(BIN)/python -m grading.toolkit feedback $(if $(LESSON),--lesson "$(LESSON)")
 
 export: install
-	$(BIN)/python -m grading.toolkit export
+	$(BIN)/python -m grading.toolkit export $(if $(CANVAS),--canvas "$(CANVAS)")
 
 benchmark-grading: install
 	$(BIN)/python -m grading.toolkit.benchmark $(ARGS)

@@ -27,7 +27,9 @@ from pathlib import Path
 from course.lessons import lesson_names
 from grading.toolkit import gradebook, sandbox
 from grading.toolkit.diagnose import folder_fingerprint
+from grading.toolkit.progress import Progress
 from grading.toolkit.settings import cell_timeout, default_jobs, format_bytes, kernel_memory, submission_timeout
+from grading.toolkit.shard import describe, in_shard
 from grading.toolkit.worker import ERROR, GRADED, NOT_GRADABLE, REVIEW, Job, as_message, result, serve
 
 SUMMARY_FIELDS = ["student", "lesson", "score", "max_score", "status", "reason", "seconds", "graded_at",
@@ -86,7 +88,7 @@ def single_run(course):
     except ImportError:  # Windows: no lock
         yield
         return
-    with open(course.grading / ".autograde.lock", "w") as lock:
+    with open(course.lock_file, "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -187,6 +189,10 @@ def autograde(course, lessons=None, students=None, jobs=None, force=False, out=p
     out(sandbox.describe())
     with single_run(course):
         found, strays = find_submissions(course, lessons, students)
+        mine = [s for s in found if in_shard(course, s[0])]  # --shard i/N: this shard's students only
+        if describe(course, mine, found):  # only with --shard
+            out(describe(course, mine, found))
+        found = mine
         for _student, lesson, folder in strays:
             out(f"skipped {folder.relative_to(course.root)}: '{lesson}' is not a lesson of this course")
         if not found:
@@ -210,13 +216,12 @@ def autograde(course, lessons=None, students=None, jobs=None, force=False, out=p
 
         done = []
         started = time.monotonic()
+        progress = Progress(len(todo), out)  # a bar in a terminal, else a line per submission
         with opened_gradebook(course) as gb, sigterm_as_interrupt():
             def on_result(answer):
                 row = save(course, gb, answer, summary)
                 done.append(row)
-                out(f"[{len(done):>{len(str(len(todo)))}}/{len(todo)}] {row['student']} {row['lesson']}: "
-                    f"{row['score']}/{row['max_score']} {row['status']} ({row['seconds']} s)"
-                    + (f" - {row['reason']}" if row["reason"] else ""))
+                progress.update(row)
             try:
                 run_pool(todo, jobs, course.work, on_result)
             except (KeyboardInterrupt, Interrupted):
@@ -224,6 +229,7 @@ def autograde(course, lessons=None, students=None, jobs=None, force=False, out=p
                     f"run the same command again to grade the rest")
                 return 130
             finally:
+                progress.close()
                 shutil.rmtree(course.work, ignore_errors=True)
         elapsed = time.monotonic() - started
         report(course, done, elapsed, jobs, out)

@@ -5,6 +5,7 @@
   ``summary.md`` (both tables) and ``summary.png`` (a histogram of scores and a bar per check, for each lesson).
   Pass rates count the submissions nbgrader graded; ones that could not be graded (no notebook, not a notebook)
   are counted separately, so a wave of broken uploads does not look like a hard exercise.
+- ``grading/lms/``: the grades for Canvas and Moodle (``lms.py``).
 """
 
 import csv
@@ -12,9 +13,10 @@ import statistics
 from dataclasses import dataclass, field
 
 from course.commands import nbgrader
-from grading.toolkit.autograde import read_summary
 from grading.toolkit.gradebook import opened
 from grading.toolkit.integrity import cross_check
+from grading.toolkit.lms import write_lms_files
+from grading.toolkit.shard import class_summary
 
 BINS = [(0, 20), (20, 40), (40, 60), (60, 80), (80, 100), (100, 101)]
 
@@ -33,7 +35,7 @@ class LessonStats:
 
 
 def collect_stats(course):
-    summary = read_summary(course.summary_csv)
+    summary = class_summary(course)  # every shard's summary file
     stats = []
     with opened(course.db_url) as gb:
         for assignment in sorted(gb.assignments, key=lambda a: a.name):
@@ -127,7 +129,7 @@ def plot(stats, path):
 
 def review_section(course):
     """Submissions marked ``review`` (signs of tampering) and every difference between gradebook and summary."""
-    summary = read_summary(course.summary_csv)
+    summary = class_summary(course)  # every shard's summary file
     rows = [{"student": s, "lesson": lesson, "score": r["score"], "reason": r["reason"]}
             for (s, lesson), r in sorted(summary.items()) if r["status"] == "review"]
     rows += [{"student": s, "lesson": lesson, "score": "", "reason": f"gradebook and summary differ: {what}"}
@@ -137,7 +139,7 @@ def review_section(course):
     return "\n## To review (" + str(len(rows)) + ")\n\n" + markdown_table(rows)
 
 
-def export(course, out=print):
+def export(course, out=print, canvas=None):
     grades = course.grading / "grades.csv"
     nbgrader(["export", "--to", str(grades)], course.root, course.db_url)
     folder = course.grading / "summary"
@@ -156,4 +158,4 @@ def export(course, out=print):
     out(text.replace("\n![scores and pass rates](summary.png)\n", ""))
     out(f"grades: {grades.relative_to(course.root)} ({rows} rows: one per student and lesson)")
     out(f"summary: {folder.relative_to(course.root)}/summary.md, scores.csv, checks.csv, summary.png")
-    return 0
+    return write_lms_files(course, canvas, out)

@@ -14,17 +14,17 @@ import shutil
 import nbformat
 
 from course.commands import nbgrader
-from grading.toolkit.autograde import read_summary
 from grading.toolkit.diagnose import without_hidden_tests
 from grading.toolkit.integrity import encoded_leaks, links_in
 from grading.toolkit.preprocessors import hidden_lines
+from grading.toolkit.shard import class_summary
 
 TAG = re.compile(r"<[^>]+>")
 
 
 def feedback(course, wanted=None, out=print):
     """Feedback for every lesson with autograded notebooks (or only the ``wanted`` ones); returns the exit code."""
-    summary = read_summary(course.summary_csv)
+    summary = class_summary(course)  # every shard's summary file
     graded = {p.name for p in course.autograded.glob("*/*") if p.is_dir() and not p.name.startswith(".")}
     lessons = sorted(lesson for lesson in graded if not wanted or lesson in wanted)
     refused = [p for p in course.autograded.glob("*/*") if p.name in lessons and links_in(p)]

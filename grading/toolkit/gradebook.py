@@ -27,6 +27,7 @@ from nbgrader.api import (
 from nbgrader.utils import parse_utc
 
 from course.commands import nbgrader
+from grading.toolkit.shard import setup_lock
 
 
 def sqlite_url(path):
@@ -60,12 +61,13 @@ def lessons_in(db_url):
 def ensure_lessons(course, lessons):
     """Record every lesson of ``lessons`` that the gradebook lacks, as ``make release`` would, but into a scratch
     course root so that ``notebooks/`` is left alone (a fresh clone has notebooks/ but no gradebook)."""
-    missing = sorted(set(lessons) - lessons_in(course.db_url))
-    for lesson in missing:
-        with tempfile.TemporaryDirectory(prefix="gru-release-") as scratch:
-            shutil.copytree(course.solutions / lesson, Path(scratch) / "solutions" / lesson)
-            (Path(scratch) / "grading").mkdir()
-            nbgrader(["generate_assignment", lesson, "--force"], Path(scratch), course.db_url)
+    with setup_lock(course.db_url):  # shards started together: one creates the tables and lessons, the rest wait
+        missing = sorted(set(lessons) - lessons_in(course.db_url))
+        for lesson in missing:
+            with tempfile.TemporaryDirectory(prefix="gru-release-") as scratch:
+                shutil.copytree(course.solutions / lesson, Path(scratch) / "solutions" / lesson)
+                (Path(scratch) / "grading").mkdir()
+                nbgrader(["generate_assignment", lesson, "--force"], Path(scratch), course.db_url)
     return missing
 
 

@@ -116,3 +116,8 @@ class Course:
     def work(self):
         """Scratch space of a grading run (one folder per submission being graded); emptied by each run."""
         return self.grading / ".work"
+
+    @property
+    def lock_file(self):
+        """Held by a running autograde, so that a second one of the same course stops at once."""
+        return self.grading / ".autograde.lock"
