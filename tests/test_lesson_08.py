@@ -2,10 +2,11 @@
 wrong dtype or a converted model, a learnable h_0 that is expanded but not contiguous, Keras weights with the gate
 order, the transposition or the biases wrong) lose points, correct answers written differently score full marks.
 
-Four students go through nbgrader's autograde into the gradebook. The other mistakes run in-process through the
-same check cells: the set-up cell, the course-checks cell and one exercise's cells (answer replaced, then its
-visible and hidden checks) are executed in order as the kernel would, and a check cell passes when it raises
-nothing (nbgrader's rule). No GPU is needed: the checks fake one."""
+Three students (correct answers written differently, one classic mistake per exercise, objects that claim to
+equal anything) go through nbgrader's autograde into the gradebook. Every other mistake, and more correct
+variants, run in-process through the same check cells: the set-up cell, the course-checks cell and one
+exercise's cells (answer replaced, then its visible and hidden checks) are executed in order as the kernel would,
+and a check cell passes when it raises nothing (nbgrader's rule). No GPU is needed: the checks fake one."""
 
 import contextlib
 import io
@@ -374,14 +375,11 @@ def keras_gru_to_torch(kernel, recurrent_kernel, bias=None):
 
 ALTERNATIVE = {"ex8_1_median_time": ALT_MEDIAN_TIME, "ex8_2_autocast_max_error": ALT_AUTOCAST,
                "ex8_3_learnable_initial_state": ALT_INITIAL_STATE, "ex8_4_keras_gru_to_torch": ALT_KERAS}
-MISTAKES_A = {"ex8_1_median_time": MEDIAN_TIME_MISTAKES["no warm-up"],
+# One classic mistake per exercise, graded end to end.
+MISTAKES = {"ex8_1_median_time": MEDIAN_TIME_MISTAKES["no warm-up"],
               "ex8_2_autocast_max_error": AUTOCAST_MISTAKES["float16 on the CPU"],
               "ex8_3_learnable_initial_state": INITIAL_STATE_MISTAKES["expand without a contiguous copy"],
               "ex8_4_keras_gru_to_torch": KERAS_MISTAKES["gate order left as z, r, h"]}
-MISTAKES_B = {"ex8_1_median_time": MEDIAN_TIME_MISTAKES["no synchronize"],
-              "ex8_2_autocast_max_error": AUTOCAST_MISTAKES["the model converted in place"],
-              "ex8_3_learnable_initial_state": INITIAL_STATE_MISTAKES["detached from the parameter"],
-              "ex8_4_keras_gru_to_torch": KERAS_MISTAKES["the two biases summed into one"]}
 HOSTILE = {
     # Objects that claim to equal anything.
     "ex8_1_median_time": '''
@@ -428,7 +426,7 @@ def keras_gru_to_torch(kernel, recurrent_kernel, bias=None):
 ''',
 }
 
-SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes-a": MISTAKES_A, "mistakes-b": MISTAKES_B, "hostile": HOSTILE}
+SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes": MISTAKES, "hostile": HOSTILE}
 EXERCISES = ["ex8_1", "ex8_2", "ex8_3", "ex8_4"]
 
 
@@ -448,7 +446,7 @@ def test_alternative_correct_answers_get_full_marks(scores):
 
 
 @pytest.mark.parametrize("exercise", EXERCISES)
-@pytest.mark.parametrize("student", ["mistakes-a", "mistakes-b", "hostile"])
+@pytest.mark.parametrize("student", ["mistakes", "hostile"])
 def test_plausible_mistakes_fail_the_hidden_checks(scores, student, exercise):
     assert points(scores, student, f"{exercise}_hidden") == 0
 
@@ -456,7 +454,7 @@ def test_plausible_mistakes_fail_the_hidden_checks(scores, student, exercise):
 def test_which_mistakes_the_visible_checks_already_show(scores):
     # The visible checks use a fake GPU with a slow warm-up, two GRUs, a 2-layer initial state for a batch of 3,
     # and gate-numbered Keras weights: every mistake of these students shows there already.
-    for student in ["mistakes-a", "mistakes-b", "hostile"]:
+    for student in ["mistakes", "hostile"]:
         for exercise in EXERCISES:
             assert points(scores, student, f"{exercise}_visible") == 0, (student, exercise)
 
