@@ -12,6 +12,7 @@ import torch
 _issubclass, _isinstance, _tuple, _type, _all = (_builtins.issubclass, _builtins.isinstance, _builtins.tuple,
                                                  _builtins.type, _builtins.all)
 _Integral, _bool, _repr, _float = numbers.Integral, _builtins.bool, _builtins.repr, _builtins.float
+_callable, _getattr = _builtins.callable, _builtins.getattr
 _index = operator.index  # the exact int value, even of an int subclass that overrides __int__ or __index__
 _Tensor, _allclose, _float32, _float64 = torch.Tensor, torch.allclose, torch.float32, torch.float64
 _tensor_methods = {name: getattr(torch.Tensor, name) for name in ("detach", "cpu", "double", "abs", "nan_to_num",
@@ -89,15 +90,15 @@ def check_tensor(value, expected, what):
 def matching_variant(value, variants):
     """The name of the first of `variants` ({name: tensor, or a function of no arguments returning one}) that
     `value` equals (same shape and dtype, close within the dtype's tolerance), or None."""
-    if not isinstance(value, torch.Tensor):
+    if not _is_instance(value, _Tensor):
         return None
     got = value.detach().cpu()
     for name, variant in variants.items():
-        want = variant() if callable(variant) else variant
-        if not isinstance(want, torch.Tensor) or got.shape != want.shape or got.dtype != want.dtype:
+        want = variant() if _callable(variant) else variant
+        if not _is_instance(want, _Tensor) or got.shape != want.shape or got.dtype != want.dtype:
             continue
         rtol, atol = tolerance(want.dtype)
-        if torch.allclose(got, want.detach().cpu(), rtol=rtol, atol=atol):
+        if _allclose(got, want.detach().cpu(), rtol=rtol, atol=atol):
             return name
     return None
 
@@ -126,7 +127,7 @@ class while_checking:
         return self
 
     def __exit__(self, kind, error, traceback):
-        if kind is None or not issubclass(kind, Exception) or issubclass(kind, CheckFailed):
+        if kind is None or not _issubclass(kind, Exception) or _issubclass(kind, CheckFailed):
             return False
         raise CheckFailed(f"while checking {self.configuration}: {kind.__name__}: {error}") from error
 
@@ -142,7 +143,7 @@ class forbidden_torch_functions(torch.overrides.TorchFunctionMode):
         self.forbidden, self.exercise, self.used = dict(forbidden), exercise, []
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        name = getattr(func, "__name__", "").split(".")[0]
+        name = _getattr(func, "__name__", "").split(".")[0]
         if name in self.forbidden:
             self.used.append(self.forbidden[name])
             raise CheckFailed(f"{self.exercise} must not call {self.forbidden[name]}: write the computation yourself")
