@@ -95,8 +95,8 @@ def toolkit(root, db_url, *args):
 
 
 def start_on_a_terminal(root, db_url, *args):
-    """Start the toolkit with stderr on a pseudo-terminal (what an instructor's shell gives it); returns the
-    process and a function that waits for it and gives back everything the terminal showed."""
+    """Start the toolkit with stderr on a pseudo-terminal (what an instructor's shell gives it); returns a
+    function that waits for it: (exit code, stdout, everything the terminal showed)."""
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 110, 0, 0))  # a 110 x 30 terminal
     run = subprocess.Popen([sys.executable, "-m", "grading.toolkit", *args], cwd=REPO, stdout=subprocess.PIPE,
