@@ -143,12 +143,13 @@ def badge_source(lesson, where):
             f"For a GPU there, choose Runtime → Change runtime type → GPU; every cell also runs on the CPU.*")
 
 
-def _literal(value, indent):
-    """``value`` (a list or dict of strings) as Python source, one item a line when one line would be too long."""
+def _literal(value, indent, around=0):
+    """``value`` (a list or dict of strings) as Python source, one item a line when one line would be too long
+    (``around``: the characters of the line before and after the literal, past the indent)."""
     def text(item):
         return json.dumps(item, ensure_ascii=False)
 
-    if len(text(value)) + indent <= 90:
+    if len(text(value)) + indent <= 90 and indent + around + len(text(value)) <= 120:
         return text(value)
     pad = " " * (indent + 4)
     if isinstance(value, dict):
@@ -189,9 +190,10 @@ def colab_cell_source(lesson, where, packages, files):
         "    import torch",
     ]
     if packages:
+        note = "  # module: pinned package"
         lines += [
             "",
-            f"    needed = {_literal(packages, 4)}  # module: pinned package",
+            f"    needed = {_literal(packages, 4, around=len('needed = ' + note))}{note}",
             "    missing = [package for module, package in needed.items() if importlib.util.find_spec(module) is None]",
             "    if missing:",
             '        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *missing], check=True)',
