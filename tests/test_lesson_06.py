@@ -1,6 +1,6 @@
 """Lesson 06's checks grade fairly: plausible forecasting mistakes (windows off by one, scaling statistics that leak
-the future, a state that is not carried, batch_first mixed up, chunks cut wrongly, a bidirectional GRU accepted)
-lose points, correct answers written differently score full marks.
+the future, a state that is not carried or not detached, batch_first mixed up, chunks cut wrongly, a bidirectional
+GRU accepted) lose points, correct answers written differently score full marks.
 
 Five students go through nbgrader's autograde into the gradebook. The other variants run in-process through the
 same check cells: the solutions notebook runs once (as the kernel would, NBGRADER_EXECUTION set), then for each
@@ -26,6 +26,7 @@ EXERCISES = {  # answer cell -> its visible and hidden check cells
     "ex6_2_scaling": ("ex6_2_visible", "ex6_2_hidden"),
     "ex6_3_rollout": ("ex6_3_visible", "ex6_3_hidden"),
     "ex6_4_run_in_chunks": ("ex6_4_visible", "ex6_4_hidden"),
+    "ex6_5_tbptt_epoch": ("ex6_5_visible", "ex6_5_hidden"),
 }
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -342,10 +343,93 @@ CHUNKS_MISTAKES = {
     "one call": (chunks_with(CHUNKS="[x]"), "more than chunk_length"),
 }
 
+# ----------------------------------------------------------------------------------------------------------------
+# Exercise 6.5 · tbptt_epoch
+
+TBPTT_CORRECT = {
+    # nn.MSELoss, index arithmetic, detach_() in place, float() instead of item().
+    "MSELoss and detach_": '''
+def tbptt_epoch(model, series, chunk_length, optimizer):
+    criterion = nn.MSELoss()
+    steps = series.shape[1] - 1
+    state, losses = None, []
+    for start in range(0, steps, chunk_length):
+        stop = min(start + chunk_length, steps)
+        if state is not None:
+            state.detach_()
+        prediction, state = model(series[:, start:stop], state)
+        loss = criterion(prediction, series[:, start + 1:stop + 1])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses
+''',
+    # A while loop with narrow, the state detached before use.
+    "while loop": '''
+def tbptt_epoch(model, series, chunk_length, optimizer):
+    inputs, targets = series[:, :-1], series[:, 1:]
+    hidden, out, start = None, [], 0
+    while start < inputs.shape[1]:
+        size = min(chunk_length, inputs.shape[1] - start)
+        x, y = inputs.narrow(1, start, size), targets.narrow(1, start, size)
+        predicted, hidden = model(x, None if hidden is None else hidden.detach())
+        loss = torch.nn.functional.mse_loss(predicted, y)
+        model.zero_grad()
+        loss.backward()
+        optimizer.step()
+        out.append(loss.item())
+        start += size
+    return out
+''',
+}
+
+TBPTT_TEMPLATE = '''
+def tbptt_epoch(model, series, chunk_length, optimizer):
+    inputs, targets = series[:, :-1], TARGETS
+    h, losses = None, []
+    for x, y in zip(inputs.split(chunk_length, dim=1), targets.split(chunk_length, dim=1)):
+        DETACH
+        predicted, h = CALL
+        loss = nn.functional.mse_loss(predicted, y)
+        ZERO
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+'''
+TBPTT_RIGHT = {
+    "TARGETS": "series[:, 1:]",
+    "DETACH": "h = None if h is None else h.detach()",
+    "CALL": "model(x, h)",
+    "ZERO": "optimizer.zero_grad()",
+}
+
+
+def tbptt_with(**changes):
+    source = TBPTT_TEMPLATE
+    for key, value in {**TBPTT_RIGHT, **changes}.items():
+        source = source.replace(key, value)
+    return source
+
+
+TBPTT_MISTAKES = {
+    # The state carried with its graph: the second chunk's backward runs into the freed graph of the first.
+    "h not detached": (tbptt_with(DETACH="pass"), "detached between chunks"),
+    # The state not carried: every chunk starts from zeros.
+    "h not carried": (tbptt_with(CALL="model(x)"), "zero state"),
+    # Gradients never zeroed: they pile up from chunk to chunk.
+    "no zero_grad": (tbptt_with(ZERO="pass"), "loss of chunk"),
+    # Targets equal to the inputs: the model learns to copy, not to forecast.
+    "targets not shifted": (tbptt_with(TARGETS="series[:, :-1]"), "loss of chunk"),
+}
+
 ALL_CORRECT = {"ex6_1_make_windows": WINDOWS_CORRECT, "ex6_2_scaling": SCALING_CORRECT,
-               "ex6_3_rollout": ROLLOUT_CORRECT, "ex6_4_run_in_chunks": CHUNKS_CORRECT}
+               "ex6_3_rollout": ROLLOUT_CORRECT, "ex6_4_run_in_chunks": CHUNKS_CORRECT,
+               "ex6_5_tbptt_epoch": TBPTT_CORRECT}
 ALL_MISTAKES = {"ex6_1_make_windows": WINDOWS_MISTAKES, "ex6_2_scaling": SCALING_MISTAKES,
-                "ex6_3_rollout": ROLLOUT_MISTAKES, "ex6_4_run_in_chunks": CHUNKS_MISTAKES}
+                "ex6_3_rollout": ROLLOUT_MISTAKES, "ex6_4_run_in_chunks": CHUNKS_MISTAKES,
+                "ex6_5_tbptt_epoch": TBPTT_MISTAKES}
 
 # ----------------------------------------------------------------------------------------------------------------
 # Five students through nbgrader's autograde.
@@ -394,24 +478,36 @@ def run_in_chunks(gru, x, chunk_length):
         raise ValueError("bidirectional")
     return Anything((Anything(), Anything()))
 ''',
+    "ex6_5_tbptt_epoch": '''
+class Anything(list):
+    def __eq__(self, other):
+        return True
+
+def tbptt_epoch(model, series, chunk_length, optimizer):
+    return Anything()
+''',
 }
 
 SUBMISSIONS = {
     "alternative": {"ex6_1_make_windows": WINDOWS_CORRECT["loop"], "ex6_2_scaling": SCALING_CORRECT["numpy std"],
                     "ex6_3_rollout": ROLLOUT_CORRECT["re-run from scratch"],
-                    "ex6_4_run_in_chunks": CHUNKS_CORRECT["time-major, detached"]},
+                    "ex6_4_run_in_chunks": CHUNKS_CORRECT["time-major, detached"],
+                    "ex6_5_tbptt_epoch": TBPTT_CORRECT["MSELoss and detach_"]},
     "mistakes-a": {"ex6_1_make_windows": WINDOWS_MISTAKES["targets shifted by one"][0],
                    "ex6_2_scaling": SCALING_MISTAKES["statistics from all parts"][0],
                    "ex6_3_rollout": ROLLOUT_MISTAKES["h not carried"][0],
-                   "ex6_4_run_in_chunks": CHUNKS_MISTAKES["h not carried"][0]},
+                   "ex6_4_run_in_chunks": CHUNKS_MISTAKES["h not carried"][0],
+                   "ex6_5_tbptt_epoch": TBPTT_MISTAKES["h not detached"][0]},
     "mistakes-b": {"ex6_1_make_windows": WINDOWS_MISTAKES["one window too few"][0],
                    "ex6_2_scaling": SCALING_MISTAKES["each part its own statistics"][0],
                    "ex6_3_rollout": ROLLOUT_MISTAKES["bottom layer of h_n"][0],
-                   "ex6_4_run_in_chunks": CHUNKS_MISTAKES["batch_first ignored"][0]},
+                   "ex6_4_run_in_chunks": CHUNKS_MISTAKES["batch_first ignored"][0],
+                   "ex6_5_tbptt_epoch": TBPTT_MISTAKES["h not carried"][0]},
     "mistakes-c": {"ex6_1_make_windows": WINDOWS_MISTAKES["no ValueError"][0],
                    "ex6_2_scaling": SCALING_MISTAKES["unscale inverted"][0],
                    "ex6_3_rollout": ROLLOUT_MISTAKES["last value fed twice"][0],
-                   "ex6_4_run_in_chunks": CHUNKS_MISTAKES["bidirectional accepted"][0]},
+                   "ex6_4_run_in_chunks": CHUNKS_MISTAKES["bidirectional accepted"][0],
+                   "ex6_5_tbptt_epoch": TBPTT_MISTAKES["no zero_grad"][0]},
     "hostile": HOSTILE,
 }
 HIDDEN = [hidden for _, hidden in EXERCISES.values()]
