@@ -281,7 +281,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             self.log.warning(OFF_WARNING)
             return await super()._async_pre_start_kernel(**kw)
         check()
-        self._cwd = kw.get("cwd") or os.getcwd()
+        self._cwd = kw.get("cwd")  # nbgrader gives the submission's folder; without one, only the private /tmp
         self._env = kw.get("env")
         self._uid = kernel_uid() if as_root() else None
         self.sandbox_dir = tempfile.mkdtemp(prefix="gru-kernel-")

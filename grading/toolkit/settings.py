@@ -12,6 +12,11 @@ COURSE_DB_URL              the gradebook (an SQLAlchemy URL)           sqlite://
 COURSE_CELL_TIMEOUT        seconds a cell may run when graded          30
 COURSE_KERNEL_MEMORY       memory cap of a grading kernel (0: none)    4G
 COURSE_SUBMISSION_TIMEOUT  seconds one submission may take in all      600
+COURSE_SANDBOX             off: grade without the sandbox (sandbox.py) on
+COURSE_KERNEL_PROCESSES    processes + threads of a grading kernel     256
+COURSE_KERNEL_FILE_SIZE    largest file a grading kernel can write     64M
+COURSE_KERNEL_DISK         its private /tmp and working folder, each   256M
+COURSE_OUTPUT_LIMIT        output of one cell when graded              2M
 =========================  ==========================================  ==========================================
 """
 
