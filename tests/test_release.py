@@ -17,9 +17,9 @@ def fresh_release(tmp_path_factory):
 
 
 def files_under(folder):
-    """Files a release writes; Jupyter's checkpoints (git-ignored) are not part of it."""
+    """Files a release writes; Jupyter's checkpoints and Python's bytecode caches (git-ignored) are not part of it."""
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
-                  if p.is_file() and ".ipynb_checkpoints" not in p.parts)
+                  if p.is_file() and not {".ipynb_checkpoints", "__pycache__"} & set(p.parts))
 
 
 def test_every_lesson_is_released():
