@@ -56,7 +56,9 @@ BANNED_ATTRIBUTES = {
     "__code__": "__code__", "__dict__": "__dict__", "environ": "os.environ", "getenv": "os.getenv",
     "putenv": "os.putenv", "modules": "sys.modules", "__torch_function__": "__torch_function__",
     "__torch_dispatch__": "__torch_dispatch__", "__instancecheck__": "__instancecheck__",
-    "__subclasscheck__": "__subclasscheck__",
+    "__subclasscheck__": "__subclasscheck__", "DisableTorchFunction": "turns off torch function modes",
+    "DisableTorchFunctionSubclass": "turns off torch function modes",
+    "_disabled_torch_function_impl": "turns off torch function modes",
 }
 BANNED_DEFINITIONS = {"__torch_function__", "__torch_dispatch__", "__instancecheck__", "__subclasscheck__",
                       "__class__"}
@@ -181,7 +183,14 @@ def scan_source(source, protected_names=frozenset(), forbidden=()):
             elif isinstance(node, ast.ImportFrom) and any(
                     _matches(f"{node.module}.{a.name}", name) for a in node.names):
                 flag(f"uses {name}, which this exercise forbids")
+            elif "." not in name and isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+                    module.split(".")[0] == name for module in _imported_modules(node)):
+                flag(f"imports {name}, which this exercise forbids")
     return found
+
+
+def _imported_modules(node):
+    return [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
 
 
 def _matches(dotted, forbidden):
