@@ -285,7 +285,7 @@ def test_environment_yml_is_what_repo2docker_needs():
     assert len(pip_sections) == 1
     pip = pip_sections[0]
     assert pip[0] == "--extra-index-url https://download.pytorch.org/whl/cpu"
-    assert all(re.fullmatch(r"[A-Za-z0-9_.\-]+==[^\s=]+", line) for line in pip[1:]), pip
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\-]+(\[[A-Za-z0-9_,\-]+\])?==[^\s=]+", line) for line in pip[1:]), pip
     assert not any(line.startswith("torch") for line in deps if isinstance(line, str)), "torch must come from pip"
     assert not (REPO / "binder").exists() and not (REPO / ".binder").exists(), (
         "a binder/ folder would take precedence over the root environment.yml")
