@@ -185,10 +185,12 @@ def bwrap_command(kernel_cmd, cwd, ipc_dir, env, uid=None):
     """The full command line: bwrap with its binds and namespaces, then (as root) setpriv, then the kernel."""
     disk = kernel_disk()
     args = [shutil.which("bwrap") or "bwrap", "--die-with-parent", *_namespace_args(), *_system_args()]
-    for inside, real in _python_dirs():
-        args += [*_parents(inside), "--ro-bind", real, inside]
+    # The private /tmp first: binds made after it show through it (a course or environment under /tmp, as in a
+    # clone made there, stays visible; mounted the other way round, the tmpfs would hide it).
     args += ["--proc", "/proc", "--dev", "/dev", "--size", str(disk), "--tmpfs", "/dev/shm",
              "--size", str(disk), "--perms", "1777", "--tmpfs", "/tmp"]
+    for inside, real in _python_dirs():
+        args += [*_parents(inside), "--ro-bind", real, inside]
     args += _matplotlib_cache_args()
     args += [*_parents(ipc_dir), "--bind", ipc_dir, ipc_dir]
     if cwd:
