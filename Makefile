@@ -37,9 +37,14 @@ $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) || { echo "error: could not create $(VENV) with '$(PYTHON) -m venv' (on Debian/Ubuntu: apt install python3-venv)" >&2; exit 1; }
 
 # Reinstalls only when requirements.txt is newer than the last successful install.
+# Then removes rfc3987-syntax, an optional part of jsonschema (jupyter-events asks for it) that compiles about 35
+# grammars on import: some 1.5 s in every process that imports nbformat (each nbgrader command, grading worker and
+# alembic call). It checks only the "iri" string format, which no notebook or Jupyter schema uses
+# (python-jsonschema/jsonschema#1428); without it jsonschema skips that one check.
 $(INSTALLED): requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip uninstall --quiet --yes rfc3987-syntax
 	@touch $@
 
 install: $(INSTALLED)
@@ -50,9 +55,13 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: install
 	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)/notebooks" $(ALLOW_ROOT) $(ARGS)
 
-# Two test workers share the machine's cores: one thread each keeps PyTorch from oversubscribing them.
+# Stored outputs are made and checked the same way: one thread each (two test workers share the machine's cores,
+# and thread counts change float sums), and PyTorch's AVX2 kernels on x86 even where the CPU has AVX-512, whose
+# kernels round differently (a 500-step training run in Lesson 01 ends at another accuracy).
+REPRODUCIBLE := OMP_NUM_THREADS=1 ATEN_CPU_CAPABILITY=avx2
+
 test: install
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(REPRODUCIBLE) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Not part of `make test` (CI has no GPU). nbval reads one sanitize file: the CPU one joined with the GPU one.
 GPU_SANITIZE := tests/artifacts/nbval_sanitize_gpu_joined.cfg
@@ -60,13 +69,13 @@ test-gpu: install
 	@$(BIN)/python -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' || { echo "error: make test-gpu runs every notebook on CUDA, but this PyTorch sees no CUDA GPU (torch.cuda.is_available() is False). Run it on a machine with an NVIDIA GPU, where pip installs PyTorch with CUDA on Linux." >&2; exit 1; }
 	@$(BIN)/python -c 'import torch; print("test-gpu on", torch.cuda.get_device_name(0), "with PyTorch", torch.__version__, "CUDA", torch.version.cuda)'
 	@mkdir -p $(dir $(GPU_SANITIZE)) && cat tests/nbval_sanitize.cfg tests/nbval_sanitize_gpu.cfg > $(GPU_SANITIZE)
-	$(BIN)/python -m pytest solutions $(PYTEST_ARGS) --nbval-sanitize-with $(GPU_SANITIZE)
+	$(REPRODUCIBLE) $(BIN)/python -m pytest solutions $(PYTEST_ARGS) --nbval-sanitize-with $(GPU_SANITIZE)
 
 release: install
 	$(BIN)/python -m tools.release
 
 outputs: install
-	$(BIN)/python -m tools.run_solutions $(LESSONS)
+	$(REPRODUCIBLE) $(BIN)/python -m tools.run_solutions $(LESSONS)
 
 benchmark: install
 	$(BIN)/python -m tools.benchmark_notebooks

@@ -26,6 +26,9 @@ pytestmark = pytest.mark.xdist_group("grading-batch")
 
 LESSON = "00-orientation"
 MAX = 7.0
+# Long enough for the first cell (imports torch) on a slow, loaded CI machine, where 5 s was not; the endless loops
+# cost this much each.
+CELL_TIMEOUT = 15
 
 SOLUTION_EX0_3 = '''
 def initial_hidden_state(gru, batch_size=None):
@@ -64,7 +67,7 @@ def gru_parameter_count(input_size, hidden_size, num_layers=1, bidirectional=Fal
 EXPECTED = {
     "solution": (7, "graded", []),
     "misnamed": (7, "graded", ["misnamed notebook", "00-orientation (1).ipynb"]),
-    "endless-loop": (4, "graded", ["ex0_1_gru_shapes", "ran past the 5 s cell timeout"]),
+    "endless-loop": (4, "graded", ["ex0_1_gru_shapes", f"ran past the {CELL_TIMEOUT} s cell timeout"]),
     "ignores-interrupt": (5, "graded", ["ex0_3_initial_state", "ignored the interrupt", "later cells not run"]),
     "kills-kernel": (3, "graded", ["ex0_2_parameter_count", "kernel died", "later cells not run"]),
     "memory-hog": (5, "graded", ["ex0_3_initial_state", "can't allocate memory", "memory cap 4 GiB"]),
@@ -124,7 +127,7 @@ def toolkit(course, *args, **env):
 def batch(tmp_path_factory):
     course = TempCourse(tmp_path_factory.mktemp("batch"), [LESSON])
     make_submissions(course)
-    run = toolkit(course, "autograde", "--jobs", "2", COURSE_CELL_TIMEOUT="5")
+    run = toolkit(course, "autograde", "--jobs", "2", COURSE_CELL_TIMEOUT=str(CELL_TIMEOUT))
     print(run.stdout, run.stderr)
     return course, run
 
@@ -257,7 +260,7 @@ def test_a_rerun_grades_only_what_changed_and_keeps_the_scores(batch):
     course, _ = batch
     before, rows_before = totals(course), summary(course)
     course.submit("syntax-error", LESSON, course.source(LESSON))  # that student submits again, fixed
-    again = toolkit(course, "autograde", "--jobs", "2", COURSE_CELL_TIMEOUT="5")
+    again = toolkit(course, "autograde", "--jobs", "2", COURSE_CELL_TIMEOUT=str(CELL_TIMEOUT))
     assert again.returncode == 0, again.stdout + again.stderr
     assert "grading 1 submissions" in again.stdout and f"({len(EXPECTED) - 1} unchanged" in again.stdout
     after, rows_after = totals(course), summary(course)
