@@ -76,9 +76,12 @@ def with_answers(nb, answers):
 
 
 def grade_variants(root, lesson, submissions):
-    """Grade ``submissions`` ({student: {grade_id: answer source}}), each the lesson's solution with those answer
-    cells swapped in, in one autograde run; returns ``TempCourse.scores``."""
+    """Grade, in one autograde run, the solution ("solution"), the untouched student notebook ("blank") and
+    ``submissions`` ({student: {grade_id: answer source}}), each the lesson's solution with those answer cells
+    swapped in; returns ``TempCourse.scores``."""
     course = TempCourse(root, [lesson])
+    course.submit("solution", lesson, course.source(lesson))
+    course.submit("blank", lesson, course.student_version(lesson))
     for student, answers in submissions.items():
         course.submit(student, lesson, with_answers(course.source(lesson), answers))
     course.autograde(lesson)
@@ -88,3 +91,29 @@ def grade_variants(root, lesson, submissions):
 def points(scores, student, grade_id):
     """The score one student got on one graded cell."""
     return scores[student][grade_id][0]
+
+
+# Every lesson's test module imports the two tests below and the `scores` fixture of tests/conftest.py, which grades
+# its LESSON's solution, blank notebook and AUTOGRADED students ({student: {answer grade id: source}}) through
+# nbgrader. The module's other variants run through the check cells in-process (tests/check_cells.py); the second
+# test shows that the two ways of running the checks agree.
+
+def test_solution_full_marks_blank_zero(scores, request):
+    lesson = request.module.LESSON
+    assert set(scores) == {"solution", "blank", *request.module.AUTOGRADED}
+    assert scores["solution"], f"{lesson}: no graded cells in the gradebook"
+    for grade_id, (score, max_score) in scores["solution"].items():
+        assert max_score > 0 and score == max_score, f"{lesson}/{grade_id}: solution scored {score}/{max_score}"
+    for grade_id, (score, max_score) in scores["blank"].items():
+        assert score == 0, f"{lesson}/{grade_id}: the untouched notebook scored {score}/{max_score}"
+
+
+def test_autograde_agrees_with_the_in_process_checks(scores, request):
+    from tests.check_cells import run_check_cells
+
+    lesson = request.module.LESSON
+    for student, answers in request.module.AUTOGRADED.items():
+        for grade_id, error in run_check_cells(lesson, answers).items():
+            score, max_score = scores[student][grade_id]
+            assert score == (max_score if error is None else 0), \
+                f"{student}/{grade_id}: autograde gave {score}/{max_score}, in-process the check said {error}"

@@ -1,9 +1,13 @@
 """Lesson 00's checks grade fairly: plausible mistakes lose points, correct answers written differently score full
-marks. Every variant is a student submission graded by nbgrader's autograde into the gradebook."""
+marks. The solution, the blank notebook, the alternative answers and one set of mistakes go through nbgrader's
+autograde into the gradebook; every variant also runs through the check cells in-process (tests/check_cells.py)."""
 
 import pytest
 
-from tests.harness import grade_variants, points
+from tests.check_cells import run_check_cells
+from tests.harness import points, test_autograde_agrees_with_the_in_process_checks, test_solution_full_marks_blank_zero
+
+__all__ = ["test_autograde_agrees_with_the_in_process_checks", "test_solution_full_marks_blank_zero"]
 
 LESSON = "00-orientation"
 
@@ -118,30 +122,34 @@ def gru_parameter_count(*args, **kwargs):
 }
 
 SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes-a": MISTAKES_A, "mistakes-b": MISTAKES_B, "hostile": HOSTILE}
-
-
-@pytest.fixture(scope="module")
-def scores(tmp_path_factory):
-    return grade_variants(tmp_path_factory.mktemp("lesson00"), LESSON, SUBMISSIONS)
+AUTOGRADED = {student: SUBMISSIONS[student] for student in ["alternative", "mistakes-a"]}
 
 
 def test_alternative_correct_answers_get_full_marks(scores):
+    assert len(scores["alternative"]) == 6
     for grade_id, (score, max_score) in scores["alternative"].items():
         assert score == max_score, f"{grade_id}: a correct answer written differently scored {score}/{max_score}"
 
 
 @pytest.mark.parametrize("grade_id", ["ex0_1_hidden", "ex0_2_hidden", "ex0_3_hidden"])
+def test_plausible_mistakes_score_0_in_the_gradebook(scores, grade_id):
+    assert points(scores, "mistakes-a", grade_id) == 0
+
+
 @pytest.mark.parametrize("student", ["mistakes-a", "mistakes-b"])
-def test_plausible_mistakes_fail_the_hidden_checks(scores, student, grade_id):
-    assert points(scores, student, grade_id) == 0
+def test_plausible_mistakes_fail_the_hidden_checks(student):
+    results = run_check_cells(LESSON, SUBMISSIONS[student])
+    for grade_id in ["ex0_1_hidden", "ex0_2_hidden", "ex0_3_hidden"]:
+        assert results[grade_id] is not None, f"{student}: {grade_id} passed"
 
 
-def test_mistakes_that_the_examples_show_fail_visible_checks_too(scores):
+def test_mistakes_that_the_examples_show_fail_visible_checks_too():
     # batch_first on h_n shows in the article's Example 2; ignoring unbatched input does not show there.
-    assert points(scores, "mistakes-a", "ex0_1_visible") == 0
-    assert points(scores, "mistakes-b", "ex0_1_visible") == 1
+    assert run_check_cells(LESSON, MISTAKES_A)["ex0_1_visible"] is not None
+    assert run_check_cells(LESSON, MISTAKES_B)["ex0_1_visible"] is None
 
 
-def test_objects_that_equal_anything_score_nothing(scores):
+def test_objects_that_equal_anything_score_nothing():
+    results = run_check_cells(LESSON, HOSTILE)
     for grade_id in ["ex0_1_visible", "ex0_1_hidden", "ex0_2_visible", "ex0_2_hidden"]:
-        assert points(scores, "hostile", grade_id) == 0, grade_id
+        assert results[grade_id] is not None, grade_id

@@ -1,12 +1,15 @@
 """Lesson 01's checks grade fairly: the plausible mistakes of writing a GRU cell (the paper's reset-gate placement,
 z and 1 - z swapped, gate order z|r|n, b_hn outside the reset product, ...) lose points, and correct answers written
-differently score full marks. Every variant is a student submission graded by nbgrader's autograde into the
-gradebook."""
+differently score full marks. The solution, the blank notebook, the alternative answers, one set of mistakes and
+an answer that calls nn.GRUCell go through nbgrader's autograde into the gradebook; every variant also runs through
+the check cells in-process (tests/check_cells.py)."""
 
 import pytest
 
 from tests import check_cells
-from tests.harness import grade_variants, points
+from tests.harness import points, test_autograde_agrees_with_the_in_process_checks, test_solution_full_marks_blank_zero
+
+__all__ = ["test_autograde_agrees_with_the_in_process_checks", "test_solution_full_marks_blank_zero"]
 
 LESSON = "01-gru-math"
 
@@ -198,11 +201,6 @@ SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes-a": MISTAKES_A, "mistakes-b
 MISTAKEN = ["mistakes-a", "mistakes-b", "mistakes-c", "mistakes-d"]
 
 
-@pytest.fixture(scope="module")
-def scores(tmp_path_factory):
-    return grade_variants(tmp_path_factory.mktemp("lesson01"), LESSON, SUBMISSIONS)
-
-
 def test_alternative_correct_answers_get_full_marks(scores):
     assert len(scores["alternative"]) == 6
     for grade_id, (score, max_score) in scores["alternative"].items():
@@ -210,31 +208,42 @@ def test_alternative_correct_answers_get_full_marks(scores):
 
 
 @pytest.mark.parametrize("grade_id", ["ex1_1_hidden", "ex1_2_hidden", "ex1_3_hidden"])
+def test_plausible_mistakes_score_0_in_the_gradebook(scores, grade_id):
+    assert points(scores, "mistakes-a", grade_id) == 0
+
+
+def run_check_cells(answers, checks=None):
+    return check_cells.run_check_cells(LESSON, answers, checks)
+
+
+@pytest.mark.parametrize("grade_id", ["ex1_1_hidden", "ex1_2_hidden", "ex1_3_hidden"])
 @pytest.mark.parametrize("student", MISTAKEN)
-def test_plausible_mistakes_fail_the_hidden_checks(scores, student, grade_id):
-    assert points(scores, student, grade_id) == 0
+def test_plausible_mistakes_fail_the_hidden_checks(student, grade_id):
+    assert run_check_cells(SUBMISSIONS[student])[grade_id] is not None
 
 
 @pytest.mark.parametrize("student", MISTAKEN)
-def test_every_wrong_gru_cell_fails_the_visible_example_too(scores, student):
+def test_every_wrong_gru_cell_fails_the_visible_example_too(student):
     # Paper placement, z swapped, b_hn outside and gate order z|r|n all show on one batch with biases.
-    assert points(scores, student, "ex1_2_visible") == 0
+    assert run_check_cells(SUBMISSIONS[student])["ex1_2_visible"] is not None
 
 
-def test_bias_none_as_none_shows_only_in_the_hidden_checks(scores):
-    assert points(scores, "mistakes-b", "ex1_1_visible") == 1
-    assert points(scores, "mistakes-b", "ex1_1_hidden") == 0
+def test_bias_none_as_none_shows_only_in_the_hidden_checks():
+    results = run_check_cells(MISTAKES_B)
+    assert results["ex1_1_visible"] is None
+    assert results["ex1_1_hidden"] is not None
 
 
-def test_wrong_gate_biases_fail_the_visible_checks(scores):
+def test_wrong_gate_biases_fail_the_visible_checks():
     # z swapped, gate order z|r|n, and a reset that leaves the reset gate open.
     for student in ["mistakes-a", "mistakes-b", "mistakes-c"]:
-        assert points(scores, student, "ex1_3_visible") == 0, student
+        assert run_check_cells(SUBMISSIONS[student])["ex1_3_visible"] is not None, student
 
 
-def test_objects_that_equal_anything_score_nothing(scores):
+def test_objects_that_equal_anything_score_nothing():
+    results = run_check_cells(MISTAKES_D)
     for grade_id in ["ex1_1_visible", "ex1_1_hidden", "ex1_3_visible", "ex1_3_hidden"]:
-        assert points(scores, "mistakes-d", grade_id) == 0, grade_id
+        assert results[grade_id] is not None, grade_id
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -289,8 +298,9 @@ def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 }
 
 
-# One of them also goes through nbgrader's autograde (the module's `scores` fixture grades every submission).
-SUBMISSIONS["forbidden-api"] = {"ex1_2_gru_cell": FORBIDDEN_ANSWERS["nn.GRUCell"]}
+# One of them also goes through nbgrader's autograde.
+AUTOGRADED = {"alternative": ALTERNATIVE, "mistakes-a": MISTAKES_A,
+              "forbidden-api": {"ex1_2_gru_cell": FORBIDDEN_ANSWERS["nn.GRUCell"]}}
 
 
 def test_an_answer_that_calls_nn_grucell_scores_0_in_the_gradebook(scores):
@@ -298,10 +308,6 @@ def test_an_answer_that_calls_nn_grucell_scores_0_in_the_gradebook(scores):
     assert points(scores, "forbidden-api", "ex1_2_hidden") == 0
     for grade_id in ("ex1_1_visible", "ex1_1_hidden", "ex1_3_visible", "ex1_3_hidden"):  # the solution's answers
         assert points(scores, "forbidden-api", grade_id) == scores["forbidden-api"][grade_id][1], grade_id
-
-
-def run_check_cells(answers, last_grade_id="ex1_2_hidden"):
-    return check_cells.run_check_cells(LESSON, answers, last_grade_id)
 
 
 @pytest.mark.parametrize("answer", sorted(FORBIDDEN_ANSWERS))
@@ -315,7 +321,9 @@ def test_an_answer_that_calls_pytorchs_gru_gets_0(answer):
 def test_forbidding_pytorchs_gru_leaves_it_working_afterwards():
     """The interception ends with the check: a correct answer still passes, and nn.GRUCell works after a failure."""
     results = run_check_cells({"ex1_2_gru_cell": FORBIDDEN_ANSWERS["torch.gru_cell"]})
-    assert results["ex1_1_visible"] is None and results["ex1_1_hidden"] is None
+    assert results["ex1_2_hidden"] is not None
+    assert run_check_cells({"ex1_2_gru_cell": ALTERNATIVE["ex1_2_gru_cell"]}) == {"ex1_2_visible": None,
+                                                                                 "ex1_2_hidden": None}
     import torch
     cell = torch.nn.GRUCell(2, 3)
     assert cell(torch.zeros(1, 2)).shape == (1, 3)
@@ -336,7 +344,7 @@ def test_a_wrong_cell_is_told_which_mistake_it_matches(student, named):
 
 
 def test_split_in_gate_order_z_r_n_is_told_which_block_it_took():
-    results = run_check_cells({"ex1_1_split": MISTAKES_A["ex1_1_split"]}, last_grade_id="ex1_1_hidden")
+    results = run_check_cells({"ex1_1_split": MISTAKES_A["ex1_1_split"]})
     assert "the z block (the order is r, z, n)" in results["ex1_1_visible"], results["ex1_1_visible"]
 
 

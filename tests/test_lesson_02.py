@@ -1,20 +1,16 @@
 """Lesson 02's checks grade fairly: plausible mistakes lose points, correct answers written differently score full
 marks.
 
-Four students go through nbgrader's autograde into the gradebook. Exercise 2.4 (`gru_forward`) has more plausible
-mistakes than there are students, so the rest of them run through the same check cells in-process: the notebook's
-cells up to Exercise 2.4's hidden checks are executed in order with the answer cells replaced, exactly as the
-kernel would, and a check cell passes when it raises nothing (nbgrader's rule)."""
+The solution, the blank notebook, the alternative answers and one set of mistakes go through nbgrader's autograde
+into the gradebook; every variant also runs through the check cells in-process (tests/check_cells.py), as the kernel
+would run them."""
 
-import contextlib
-import io
-
-import matplotlib
 import pytest
 
-from course.lessons import nbgrader, notebook_path, read
-from tests import check_cells
-from tests.harness import grade_variants, points
+from tests.check_cells import run_check_cells
+from tests.harness import points, test_autograde_agrees_with_the_in_process_checks, test_solution_full_marks_blank_zero
+
+__all__ = ["test_autograde_agrees_with_the_in_process_checks", "test_solution_full_marks_blank_zero"]
 
 LESSON = "02-single-layer"
 
@@ -259,86 +255,59 @@ def gru_forward(x, h0, params, batch_first=False):
 
 SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes-a": MISTAKES_A, "mistakes-b": MISTAKES_B,
                "mistakes-c": MISTAKES_C, "hostile": HOSTILE}
+AUTOGRADED = {student: SUBMISSIONS[student] for student in ["alternative", "mistakes-a"]}
 HIDDEN = ["ex2_1_hidden", "ex2_2_hidden", "ex2_3_hidden", "ex2_4_hidden"]
 
 
-@pytest.fixture(scope="module")
-def scores(tmp_path_factory):
-    return grade_variants(tmp_path_factory.mktemp("lesson02"), LESSON, SUBMISSIONS)
-
-
 def test_alternative_correct_answers_get_full_marks(scores):
+    assert len(scores["alternative"]) == 8
     for grade_id, (score, max_score) in scores["alternative"].items():
         assert score == max_score, f"{grade_id}: a correct answer written differently scored {score}/{max_score}"
 
 
 @pytest.mark.parametrize("grade_id", HIDDEN)
+def test_plausible_mistakes_score_0_in_the_gradebook(scores, grade_id):
+    assert points(scores, "mistakes-a", grade_id) == 0
+
+
+@pytest.mark.parametrize("grade_id", HIDDEN)
 @pytest.mark.parametrize("student", ["mistakes-a", "mistakes-b", "mistakes-c"])
-def test_plausible_mistakes_fail_the_hidden_checks(scores, student, grade_id):
-    assert points(scores, student, grade_id) == 0
+def test_plausible_mistakes_fail_the_hidden_checks(student, grade_id):
+    assert run_check_cells(LESSON, SUBMISSIONS[student])[grade_id] is not None
 
 
-def test_which_mistakes_the_visible_checks_already_show(scores):
+def test_which_mistakes_the_visible_checks_already_show():
     # Visible checks use the article's Example 1 (time-major and batch-first): they show the batch_first and
     # h_n-shape mistakes, the _l0 keys, Parameters instead of copies, a replaced Parameter, a missing no_grad
     # and the paper's cell; bias=False, shared memory and unbatched input only show in the hidden checks.
-    expected = {
-        "mistakes-a": {"ex2_1_visible": 0, "ex2_2_visible": 0, "ex2_3_visible": 0, "ex2_4_visible": 0},
-        "mistakes-b": {"ex2_1_visible": 0, "ex2_2_visible": 1, "ex2_3_visible": 1, "ex2_4_visible": 0},
-        "mistakes-c": {"ex2_1_visible": 1, "ex2_2_visible": 0, "ex2_3_visible": 0, "ex2_4_visible": 0},
-    }
-    for student, cells in expected.items():
-        for grade_id, score in cells.items():
-            assert points(scores, student, grade_id) == score, (student, grade_id)
+    passing = {"mistakes-a": set(), "mistakes-b": {"ex2_2_visible", "ex2_3_visible"}, "mistakes-c": {"ex2_1_visible"}}
+    for student, passes in passing.items():
+        results = run_check_cells(LESSON, SUBMISSIONS[student])
+        for grade_id in ["ex2_1_visible", "ex2_2_visible", "ex2_3_visible", "ex2_4_visible"]:
+            assert (results[grade_id] is None) == (grade_id in passes), (student, grade_id, results[grade_id])
 
 
-def test_objects_that_equal_anything_score_nothing(scores):
+def test_objects_that_equal_anything_score_nothing():
+    results = run_check_cells(LESSON, HOSTILE)
     for grade_id in ["ex2_1_visible", "ex2_1_hidden", "ex2_2_visible", "ex2_2_hidden", "ex2_4_visible",
                      "ex2_4_hidden"]:
-        assert points(scores, "hostile", grade_id) == 0, grade_id
+        assert results[grade_id] is not None, grade_id
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# More gru_forward variants through the same check cells, in-process.
-
-def run_check_cells(answers, last_grade_id="ex2_4_hidden"):
-    """Execute the solutions notebook's code cells in order up to the cell ``last_grade_id``, answer cells replaced
-    by ``answers``; return ``{grade_id: passed}`` for the graded cells (passed = raised nothing)."""
-    matplotlib.use("Agg")
-    namespace, results = {"__name__": "__main__"}, {}
-    for cell in read(notebook_path(LESSON)).cells:
-        if cell.cell_type != "code":
-            continue
-        meta = nbgrader(cell)
-        source = answers.get(meta.get("grade_id"), cell.source)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                exec(compile(source, meta.get("grade_id", "<cell>"), "exec"), namespace)
-            passed = True
-        except Exception:
-            passed = False
-        if meta.get("grade"):
-            results[meta["grade_id"]] = passed
-        elif not passed and not meta.get("solution"):
-            raise AssertionError(f"teaching cell failed: {cell.source[:80]!r}")
-        if meta.get("grade_id") == last_grade_id:
-            return results
-    raise KeyError(last_grade_id)
-
+# More gru_forward variants through the same check cells.
 
 @pytest.mark.parametrize("answer", [FORWARD_OWN_CELL_CORRECT, ALT_GRU_FORWARD_DELEGATE],
                          ids=["own-cell", "delegates-to-nn-GRU"])
-def test_more_correct_gru_forwards_pass(answer, monkeypatch):
-    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
-    results = run_check_cells({"ex2_4_gru_forward": answer})
-    assert results["ex2_4_visible"] and results["ex2_4_hidden"]
+def test_more_correct_gru_forwards_pass(answer):
+    results = run_check_cells(LESSON, {"ex2_4_gru_forward": answer})
+    assert results == {"ex2_4_visible": None, "ex2_4_hidden": None}, results
 
 
 @pytest.mark.parametrize("mistake", sorted(FORWARD_MISTAKES))
-def test_every_gru_forward_mistake_fails_the_hidden_checks(mistake, monkeypatch):
-    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
-    results = run_check_cells({"ex2_4_gru_forward": FORWARD_MISTAKES[mistake]})
-    assert not results["ex2_4_hidden"], f"the hidden checks of Exercise 2.4 let '{mistake}' pass"
+def test_every_gru_forward_mistake_fails_the_hidden_checks(mistake):
+    results = run_check_cells(LESSON, {"ex2_4_gru_forward": FORWARD_MISTAKES[mistake]})
+    assert results["ex2_4_hidden"] is not None, f"the hidden checks of Exercise 2.4 let '{mistake}' pass"
 
 
 @pytest.mark.parametrize("mistake, grade_id, told", [
@@ -347,7 +316,6 @@ def test_every_gru_forward_mistake_fails_the_hidden_checks(mistake, monkeypatch)
     ("gate order z, r, n", "ex2_4_visible", "reads the gate blocks in the order z, r, n"),
     ("h0=None crashes", "ex2_4_hidden", "while checking gru_forward(x of shape"),
 ])
-def test_the_checks_name_the_mistake_or_the_configuration(mistake, grade_id, told, monkeypatch):
-    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
-    messages = check_cells.run_check_cells(LESSON, {"ex2_4_gru_forward": FORWARD_MISTAKES[mistake]}, grade_id)
+def test_the_checks_name_the_mistake_or_the_configuration(mistake, grade_id, told):
+    messages = run_check_cells(LESSON, {"ex2_4_gru_forward": FORWARD_MISTAKES[mistake]})
     assert messages[grade_id] is not None and told in messages[grade_id], messages[grade_id]

@@ -1,12 +1,15 @@
 """Lesson 03's checks grade fairly: plausible mistakes with stacked layers (layers mixed up in h_n, output from the
 wrong layer, every layer fed the original input, batch_first mishandled) lose points, and correct answers written
-differently score full marks. Every variant is a student submission graded by nbgrader's autograde into the
-gradebook."""
+differently score full marks. The solution, the blank notebook, the alternative answers and one set of mistakes go
+through nbgrader's autograde into the gradebook; every variant also runs through the check cells in-process
+(tests/check_cells.py)."""
 
 import pytest
 
-from tests import check_cells
-from tests.harness import grade_variants, points
+from tests.check_cells import run_check_cells
+from tests.harness import points, test_autograde_agrees_with_the_in_process_checks, test_solution_full_marks_blank_zero
+
+__all__ = ["test_autograde_agrees_with_the_in_process_checks", "test_solution_full_marks_blank_zero"]
 
 LESSON = "03-multi-layer"
 
@@ -240,12 +243,8 @@ def top_layer_state_at(output, step, batch_first=False):
 
 SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes-a": MISTAKES_A, "mistakes-b": MISTAKES_B,
                "mistakes-c": MISTAKES_C, "hostile-d": HOSTILE_AND_MISTAKE_D}
+AUTOGRADED = {student: SUBMISSIONS[student] for student in ["alternative", "mistakes-a"]}
 EXERCISES = ["ex3_1", "ex3_2", "ex3_3", "ex3_4"]
-
-
-@pytest.fixture(scope="module")
-def scores(tmp_path_factory):
-    return grade_variants(tmp_path_factory.mktemp("lesson03"), LESSON, SUBMISSIONS)
 
 
 def test_alternative_correct_answers_get_full_marks(scores):
@@ -255,32 +254,39 @@ def test_alternative_correct_answers_get_full_marks(scores):
 
 
 @pytest.mark.parametrize("exercise", EXERCISES)
+def test_plausible_mistakes_score_0_in_the_gradebook(scores, exercise):
+    assert points(scores, "mistakes-a", f"{exercise}_hidden") == 0
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
 @pytest.mark.parametrize("student", ["mistakes-a", "mistakes-b", "mistakes-c", "hostile-d"])
-def test_plausible_mistakes_fail_the_hidden_checks(scores, student, exercise):
-    assert points(scores, student, f"{exercise}_hidden") == 0
+def test_plausible_mistakes_fail_the_hidden_checks(student, exercise):
+    assert run_check_cells(LESSON, SUBMISSIONS[student])[f"{exercise}_hidden"] is not None
 
 
-@pytest.mark.parametrize(("student", "exercise", "expected"), [
-    # Mistakes the visible examples show lose the visible point too...
-    ("mistakes-a", "ex3_1", 0), ("mistakes-a", "ex3_2", 0), ("mistakes-a", "ex3_3", 0), ("mistakes-a", "ex3_4", 0),
-    ("mistakes-b", "ex3_2", 0), ("mistakes-b", "ex3_3", 0),
-    ("mistakes-c", "ex3_1", 0), ("mistakes-c", "ex3_2", 0), ("mistakes-c", "ex3_3", 0),
-    ("hostile-d", "ex3_2", 0),
+@pytest.mark.parametrize(("student", "exercise", "passes"), [
+    # Mistakes the visible examples show fail the visible checks too...
+    ("mistakes-a", "ex3_1", False), ("mistakes-a", "ex3_2", False), ("mistakes-a", "ex3_3", False),
+    ("mistakes-a", "ex3_4", False), ("mistakes-b", "ex3_2", False), ("mistakes-b", "ex3_3", False),
+    ("mistakes-c", "ex3_1", False), ("mistakes-c", "ex3_2", False), ("mistakes-c", "ex3_3", False),
+    ("hostile-d", "ex3_2", False),
     # ...while those only other cases reveal (bias=False; unbatched or time-major output) pass them and are caught
     # by the hidden checks alone.
-    ("mistakes-b", "ex3_1", 1), ("mistakes-b", "ex3_4", 1), ("mistakes-c", "ex3_4", 1),
+    ("mistakes-b", "ex3_1", True), ("mistakes-b", "ex3_4", True), ("mistakes-c", "ex3_4", True),
 ])
-def test_visible_checks_catch_what_the_examples_show(scores, student, exercise, expected):
-    assert points(scores, student, f"{exercise}_visible") == expected
+def test_visible_checks_catch_what_the_examples_show(student, exercise, passes):
+    error = run_check_cells(LESSON, SUBMISSIONS[student])[f"{exercise}_visible"]
+    assert (error is None) == passes, error
 
 
-def test_objects_that_equal_anything_score_nothing(scores):
+def test_objects_that_equal_anything_score_nothing():
+    results = run_check_cells(LESSON, HOSTILE_AND_MISTAKE_D)
     for exercise in ["ex3_1", "ex3_3", "ex3_4"]:
         for kind in ("visible", "hidden"):
-            assert points(scores, "hostile-d", f"{exercise}_{kind}") == 0, f"{exercise}_{kind}"
+            assert results[f"{exercise}_{kind}"] is not None, f"{exercise}_{kind}"
 
 
-# What the learner is told (check cells run in-process, tests/check_cells.py): the row of h_n, the layer or the
+# What the learner is told: the row of h_n, the layer or the
 # starting state that explains a wrong answer.
 WRONG_ROW = {"ex3_3_h_n_rows": '''
 def top_layer_last_state(h_n):
@@ -309,5 +315,5 @@ def stacked_gru_forward(x, h0, layer_params, batch_first=False):
     (BOTTOM_LAYER_OUTPUT, "ex3_2_visible", "Your result equals the bottom layer's output"),
 ])
 def test_the_checks_name_the_mistake(answers, grade_id, told):
-    messages = check_cells.run_check_cells(LESSON, answers, grade_id)
+    messages = run_check_cells(LESSON, answers)
     assert messages[grade_id] is not None and told in messages[grade_id], messages[grade_id]

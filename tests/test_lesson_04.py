@@ -1,11 +1,15 @@
 """Lesson 04's checks grade fairly: plausible bidirectional mistakes (directions swapped, layers mixed up in h_n,
 `output[-1]` used as the backward state, padding not handled) lose points, correct answers written differently
-score full marks. Every variant is a student submission graded by nbgrader's autograde into the gradebook."""
+score full marks. The solution, the blank notebook, the alternative answers and one set of mistakes go through
+nbgrader's autograde into the gradebook; every variant also runs through the check cells in-process
+(tests/check_cells.py)."""
 
 import pytest
 
-from tests import check_cells
-from tests.harness import grade_variants, points
+from tests.check_cells import run_check_cells
+from tests.harness import points, test_autograde_agrees_with_the_in_process_checks, test_solution_full_marks_blank_zero
+
+__all__ = ["test_autograde_agrees_with_the_in_process_checks", "test_solution_full_marks_blank_zero"]
 
 LESSON = "04-bidirectional"
 
@@ -215,13 +219,7 @@ SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes-a": MISTAKES_A, "mistakes-b
                "mistakes-c": MISTAKES_C, "hostile": HOSTILE}
 
 
-@pytest.fixture(scope="module")
-def scores(tmp_path_factory):
-    return grade_variants(tmp_path_factory.mktemp("lesson04"), LESSON, SUBMISSIONS)
-
-
-def test_every_submission_was_graded(scores):
-    assert set(scores) == set(SUBMISSIONS)
+AUTOGRADED = {student: SUBMISSIONS[student] for student in ["alternative", "mistakes-a"]}
 
 
 def test_alternative_correct_answers_get_full_marks(scores):
@@ -231,25 +229,32 @@ def test_alternative_correct_answers_get_full_marks(scores):
 
 
 @pytest.mark.parametrize("grade_id", ["ex4_1_hidden", "ex4_2_hidden", "ex4_3_hidden"])
+def test_plausible_mistakes_score_0_in_the_gradebook(scores, grade_id):
+    assert points(scores, "mistakes-a", grade_id) == 0
+
+
+@pytest.mark.parametrize("grade_id", ["ex4_1_hidden", "ex4_2_hidden", "ex4_3_hidden"])
 @pytest.mark.parametrize("student", ["mistakes-a", "mistakes-b", "mistakes-c", "hostile"])
-def test_plausible_mistakes_fail_the_hidden_checks(scores, student, grade_id):
-    assert points(scores, student, grade_id) == 0
+def test_plausible_mistakes_fail_the_hidden_checks(student, grade_id):
+    assert run_check_cells(LESSON, SUBMISSIONS[student])[grade_id] is not None
 
 
-def test_mistakes_in_the_visible_examples_fail_visible_checks_too(scores):
+def test_mistakes_in_the_visible_examples_fail_visible_checks_too():
     # Every mistake but one shows on the visible examples (a 2-layer BiGRU; a 2-layer h_n; a padded batch).
-    for student in ["mistakes-a", "mistakes-b", "mistakes-c", "hostile"]:
+    results = {student: run_check_cells(LESSON, SUBMISSIONS[student])
+               for student in ["mistakes-a", "mistakes-b", "mistakes-c", "hostile"]}
+    for student, checks in results.items():
         for grade_id in ["ex4_1_visible", "ex4_2_visible"]:
-            assert points(scores, student, grade_id) == 0, (student, grade_id)
+            assert checks[grade_id] is not None, (student, grade_id)
     for student in ["mistakes-a", "mistakes-b", "hostile"]:
-        assert points(scores, student, "ex4_3_visible") == 0, student
+        assert results[student]["ex4_3_visible"] is not None, student
     # Ignoring batch_first does not show on the visible (time-major) examples; only the hidden checks catch it.
-    assert points(scores, "mistakes-c", "ex4_3_visible") == 1
+    assert results["mistakes-c"]["ex4_3_visible"] is None
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# What the learner is told: the check cells run in-process (tests/check_cells.py) and their messages name the half
-# of output, the rows of h_n or the known mistake that explains a wrong answer.
+# What the learner is told: the messages name the half of output, the rows of h_n or the known mistake that
+# explains a wrong answer.
 
 @pytest.mark.parametrize("student, grade_id, told", [
     ("mistakes-a", "ex4_1_visible", "the forward half of output (features :H)"),
@@ -259,21 +264,15 @@ def test_mistakes_in_the_visible_examples_fail_visible_checks_too(scores):
     ("mistakes-b", "ex4_3_visible", "the backward half (features H:)"),
     ("mistakes-b", "ex4_3_visible", "Your result equals the backward half at step lengths - 1"),
 ])
-def test_messages_say_which_half_or_row_is_wrong_and_why(messages, student, grade_id, told):
-    assert messages[student][grade_id] is not None and told in messages[student][grade_id], messages[student]
-
-
-@pytest.fixture(scope="module")
-def messages():
-    """Each student's check-cell messages up to Exercise 4.3's visible checks (one in-process run per student)."""
-    return {student: check_cells.run_check_cells(LESSON, SUBMISSIONS[student], "ex4_3_visible")
-            for student in ("mistakes-a", "mistakes-b")}
+def test_messages_say_which_half_or_row_is_wrong_and_why(student, grade_id, told):
+    message = run_check_cells(LESSON, SUBMISSIONS[student])[grade_id]
+    assert message is not None and told in message, message
 
 
 def test_an_error_in_the_answer_says_which_configuration_was_checked():
     crashing = forward_with(RUN="outputs, last = run_direction(layer_input, h0[2 * layer + direction], "
                                 "w_ih, w_hh, b_ih.clone(), b_hh, reverse=direction == 1)")  # fails for bias=False
-    results = check_cells.run_check_cells(LESSON, {"ex4_1_bidirectional_forward": crashing}, "ex4_1_hidden")
+    results = run_check_cells(LESSON, {"ex4_1_bidirectional_forward": crashing})
     assert results["ex4_1_visible"] is None
     assert results["ex4_1_hidden"].startswith("CheckFailed: while checking bidirectional_gru_forward for nn.GRU("), (
         results["ex4_1_hidden"])

@@ -1,24 +1,22 @@
 """Lesson 05's checks grade fairly, and its data file is what the build script makes.
 
-Two students go through nbgrader's autograde into the gradebook: correct answers written differently, and one with
-a plausible mistake in every exercise. The other variants (more mistakes, more correct answers, hostile objects
-that claim to equal anything) run through the same check cells
-in-process: the notebook's code cells up to Exercise 5.4's hidden checks run once, in order (as the kernel runs
-them), then for each variant a copy of that namespace runs the variant's answer and the exercise's visible and
-hidden check cells; a check cell passes when it raises nothing (nbgrader's rule)."""
+The solution, the blank notebook, correct answers written differently and one plausible mistake in every exercise
+go through nbgrader's autograde into the gradebook. Every variant (more mistakes, more correct answers, hostile
+objects that claim to equal anything) also runs through the same check cells in-process (tests/check_cells.py), as
+the kernel would run them; a check cell passes when it raises nothing (nbgrader's rule)."""
 
-import contextlib
 import hashlib
-import io
 import re
 
-import matplotlib
 import numpy as np
 import pytest
 
-from course.lessons import SOLUTIONS, nbgrader, notebook_path, read
-from tests.harness import grade_variants, points
+from course.lessons import SOLUTIONS
+from tests.check_cells import run_check_cells
+from tests.harness import points, test_autograde_agrees_with_the_in_process_checks, test_solution_full_marks_blank_zero
 from tools import build_japanese_vowels
+
+__all__ = ["test_autograde_agrees_with_the_in_process_checks", "test_solution_full_marks_blank_zero"]
 
 LESSON = "05-sequence-classification"
 LESSON_DIR = SOLUTIONS / LESSON
@@ -356,17 +354,9 @@ def train_step(model, batch, optimizer, max_norm):
     return Anything(0.0)
 ''',
 }
-SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes": MISTAKES}
-EXERCISES = ["ex5_1", "ex5_2", "ex5_3", "ex5_4"]
-
-
-@pytest.fixture(scope="module")
-def scores(tmp_path_factory):
-    return grade_variants(tmp_path_factory.mktemp("lesson05"), LESSON, SUBMISSIONS)
-
-
-def test_every_submission_was_graded(scores):
-    assert set(scores) == set(SUBMISSIONS)
+AUTOGRADED = {"alternative": ALTERNATIVE, "mistakes": MISTAKES}
+ANSWER_CELLS = {answer_id[:5]: answer_id for answer_id in ALTERNATIVE}  # "ex5_1" -> "ex5_1_collate"
+EXERCISES = list(ANSWER_CELLS)
 
 
 def test_alternative_correct_answers_get_full_marks(scores):
@@ -385,38 +375,10 @@ def test_plausible_mistakes_score_nothing(scores, exercise):
 # ----------------------------------------------------------------------------------------------------------------
 # The other variants, in-process.
 
-@pytest.fixture(scope="module")
-def namespace():
-    """The kernel's namespace after every code cell up to Exercise 5.4's hidden checks (reference answers)."""
-    matplotlib.use("Agg")
-    space = {"__name__": "__main__"}
-    with contextlib.chdir(LESSON_DIR), contextlib.redirect_stdout(io.StringIO()):
-        for cell in read(notebook_path(LESSON)).cells:
-            if cell.cell_type == "code":
-                exec(compile(cell.source, nbgrader(cell).get("grade_id", "<cell>"), "exec"), space)
-                if nbgrader(cell).get("grade_id") == "ex5_4_hidden":
-                    return space
-    raise KeyError("ex5_4_hidden")
-
-
-def check_cells(exercise):
-    cells = {nbgrader(c).get("grade_id"): c.source for c in read(notebook_path(LESSON)).cells}
-    return cells[f"{exercise}_visible"], cells[f"{exercise}_hidden"]
-
-
-def run_variant(namespace, exercise, answer):
+def run_variant(exercise, answer):
     """{visible, hidden: None if the cell passed, else the message of what it raised}."""
-    space = dict(namespace)
-    exec(compile(answer, "answer", "exec"), space)
-    results = {}
-    for kind, source in zip(("visible", "hidden"), check_cells(exercise), strict=True):
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                exec(compile(source, f"{exercise}_{kind}", "exec"), space)
-            results[kind] = None
-        except Exception as error:
-            results[kind] = f"{type(error).__name__}: {error}"
-    return results
+    results = run_check_cells(LESSON, {ANSWER_CELLS[exercise]: answer})
+    return {"visible": results[f"{exercise}_visible"], "hidden": results[f"{exercise}_hidden"]}
 
 
 ALL_ALTERNATIVES = [("ex5_1", name, source) for name, source in COLLATE_ALTERNATIVES.items()] + [
@@ -431,21 +393,21 @@ ALL_MISTAKES = [("ex5_1", name, *case) for name, case in COLLATE_MISTAKES.items(
 
 @pytest.mark.parametrize(("exercise", "name", "answer"), ALL_ALTERNATIVES,
                          ids=[f"{e}-{n}" for e, n, _ in ALL_ALTERNATIVES])
-def test_correct_answers_written_differently_pass(namespace, exercise, name, answer):
-    results = run_variant(namespace, exercise, answer)
+def test_correct_answers_written_differently_pass(exercise, name, answer):
+    results = run_variant(exercise, answer)
     assert results == {"visible": None, "hidden": None}, results
 
 
 @pytest.mark.parametrize("grade_id", sorted(HOSTILE))
-def test_objects_that_equal_anything_score_nothing(namespace, grade_id):
-    results = run_variant(namespace, grade_id[:5], HOSTILE[grade_id])
+def test_objects_that_equal_anything_score_nothing(grade_id):
+    results = run_variant(grade_id[:5], HOSTILE[grade_id])
     assert results["visible"] is not None and results["hidden"] is not None, results
 
 
 @pytest.mark.parametrize(("exercise", "name", "answer", "named"), ALL_MISTAKES,
                          ids=[f"{e}-{n}" for e, n, _, _ in ALL_MISTAKES])
-def test_every_plausible_mistake_fails_the_hidden_checks_and_says_why(namespace, exercise, name, answer, named):
-    results = run_variant(namespace, exercise, answer)
+def test_every_plausible_mistake_fails_the_hidden_checks_and_says_why(exercise, name, answer, named):
+    results = run_variant(exercise, answer)
     assert results["hidden"] is not None, f"the hidden checks of {exercise} let '{name}' pass"
     message = results["visible"] or results["hidden"]
     assert named in message, f"{exercise} '{name}': the message does not name the mistake: {message}"

@@ -2,23 +2,21 @@
 the future, a state that is not carried or not detached, batch_first mixed up, chunks cut wrongly, a bidirectional
 GRU accepted) lose points, correct answers written differently score full marks.
 
-Five students go through nbgrader's autograde into the gradebook. The other variants run in-process through the
-same check cells: the solutions notebook runs once (as the kernel would, NBGRADER_EXECUTION set), then for each
-variant the exercise's answer cell is replaced and its visible and hidden check cells run again; a check cell
-passes when it raises nothing (nbgrader's rule)."""
+The solution, the blank notebook, the alternative answers and one set of mistakes go through nbgrader's autograde
+into the gradebook. Every variant also runs through the same check cells in-process (tests/check_cells.py), as the
+kernel would run them; a check cell passes when it raises nothing (nbgrader's rule)."""
 
 import base64
-import contextlib
 import hashlib
-import io
 import zipfile
 
-import matplotlib
 import pytest
 
-from course.lessons import nbgrader, notebook_path, read
-from tests.harness import grade_variants, points
+from tests.check_cells import run_check_cells
+from tests.harness import points, test_autograde_agrees_with_the_in_process_checks, test_solution_full_marks_blank_zero
 from tools import build_co2
+
+__all__ = ["test_autograde_agrees_with_the_in_process_checks", "test_solution_full_marks_blank_zero"]
 
 LESSON = "06-forecasting"
 EXERCISES = {  # answer cell -> its visible and hidden check cells
@@ -510,16 +508,8 @@ SUBMISSIONS = {
                    "ex6_5_tbptt_epoch": TBPTT_MISTAKES["no zero_grad"][0]},
     "hostile": HOSTILE,
 }
+AUTOGRADED = {student: SUBMISSIONS[student] for student in ["alternative", "mistakes-a"]}
 HIDDEN = [hidden for _, hidden in EXERCISES.values()]
-
-
-@pytest.fixture(scope="module")
-def scores(tmp_path_factory):
-    return grade_variants(tmp_path_factory.mktemp("lesson06"), LESSON, SUBMISSIONS)
-
-
-def test_every_submission_was_graded(scores):
-    assert set(scores) == set(SUBMISSIONS)
 
 
 def test_alternative_correct_answers_get_full_marks(scores):
@@ -529,73 +519,47 @@ def test_alternative_correct_answers_get_full_marks(scores):
 
 
 @pytest.mark.parametrize("grade_id", HIDDEN)
-@pytest.mark.parametrize("student", ["mistakes-a", "mistakes-b", "mistakes-c", "hostile"])
-def test_plausible_mistakes_fail_the_hidden_checks(scores, student, grade_id):
-    assert points(scores, student, grade_id) == 0
-
-
-def test_which_mistakes_the_visible_checks_already_show(scores):
-    # The visible examples are a one-layer batch_first rollout and a two-layer time-major chunked run: the bottom
-    # layer's state (right for one layer) and an ignored batch_first (right for time-major input) only show in the
-    # hidden checks. Every other mistake fails the visible checks too.
-    passing_visible = {("mistakes-b", "ex6_3_visible"), ("mistakes-b", "ex6_4_visible")}
-    for student in ["mistakes-a", "mistakes-b", "mistakes-c", "hostile"]:
-        for visible, _ in EXERCISES.values():
-            expected = 1 if (student, visible) in passing_visible else 0
-            assert points(scores, student, visible) == expected, (student, visible)
+def test_plausible_mistakes_score_0_in_the_gradebook(scores, grade_id):
+    assert points(scores, "mistakes-a", grade_id) == 0
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Every variant through the check cells, in-process.
 
-@pytest.fixture(scope="module")
-def lesson_namespace():
-    """The solutions notebook run once top to bottom, as the grading kernel runs it: its globals and its cells."""
-    matplotlib.use("Agg")
-    cells = [c for c in read(notebook_path(LESSON)).cells if c.cell_type == "code"]
-    namespace = {"__name__": "__main__"}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("NBGRADER_EXECUTION", "autograde")
-        patch.chdir(notebook_path(LESSON).parent)  # the notebook reads co2.csv from its own folder
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            for cell in cells:
-                exec(compile(cell.source, nbgrader(cell).get("grade_id", "<cell>"), "exec"), namespace)
-    by_id = {nbgrader(c)["grade_id"]: c.source for c in cells if "grade_id" in nbgrader(c)}
-    return namespace, by_id
+@pytest.mark.parametrize("student", ["mistakes-a", "mistakes-b", "mistakes-c", "hostile"])
+def test_plausible_mistakes_fail_the_hidden_checks(student):
+    results = run_check_cells(LESSON, SUBMISSIONS[student])
+    for grade_id in HIDDEN:
+        assert results[grade_id] is not None, (student, grade_id)
 
 
-def run_checks(lesson_namespace, answer_id, answer):
+def test_which_mistakes_the_visible_checks_already_show():
+    # The visible examples are a one-layer batch_first rollout and a two-layer time-major chunked run: the bottom
+    # layer's state (right for one layer) and an ignored batch_first (right for time-major input) only show in the
+    # hidden checks. Every other mistake fails the visible checks too.
+    passing_visible = {("mistakes-b", "ex6_3_visible"), ("mistakes-b", "ex6_4_visible")}
+    for student in ["mistakes-a", "mistakes-b", "mistakes-c", "hostile"]:
+        results = run_check_cells(LESSON, SUBMISSIONS[student])
+        for visible, _ in EXERCISES.values():
+            assert (results[visible] is None) == ((student, visible) in passing_visible), (student, visible)
+
+
+def run_checks(answer_id, answer):
     """Put ``answer`` in place of the answer cell ``answer_id`` and run its check cells: {grade_id: None if it
     passed, else the error message}."""
-    namespace, by_id = lesson_namespace
-    results = {}
-    with contextlib.redirect_stdout(io.StringIO()):
-        exec(compile(answer, answer_id, "exec"), namespace)
-        for grade_id in EXERCISES[answer_id]:
-            try:
-                exec(compile(by_id[grade_id], grade_id, "exec"), namespace)
-                results[grade_id] = None
-            except Exception as error:
-                results[grade_id] = f"{type(error).__name__}: {error}"
-    return results
-
-
-def test_the_solutions_pass_in_process(lesson_namespace):
-    _, by_id = lesson_namespace
-    for answer_id in EXERCISES:
-        assert run_checks(lesson_namespace, answer_id, by_id[answer_id]) == dict.fromkeys(EXERCISES[answer_id])
+    return run_check_cells(LESSON, {answer_id: answer}, list(EXERCISES[answer_id]))
 
 
 @pytest.mark.parametrize("answer_id, name", [(a, n) for a, variants in ALL_CORRECT.items() for n in variants])
-def test_correct_variants_pass(lesson_namespace, answer_id, name):
-    results = run_checks(lesson_namespace, answer_id, ALL_CORRECT[answer_id][name])
+def test_correct_variants_pass(answer_id, name):
+    results = run_checks(answer_id, ALL_CORRECT[answer_id][name])
     assert results == dict.fromkeys(EXERCISES[answer_id]), f"{answer_id} '{name}': {results}"
 
 
 @pytest.mark.parametrize("answer_id, name", [(a, n) for a, variants in ALL_MISTAKES.items() for n in variants])
-def test_every_mistake_fails_the_hidden_checks_with_a_message_that_names_it(lesson_namespace, answer_id, name):
+def test_every_mistake_fails_the_hidden_checks_with_a_message_that_names_it(answer_id, name):
     source, words = ALL_MISTAKES[answer_id][name]
-    message = run_checks(lesson_namespace, answer_id, source)[EXERCISES[answer_id][1]]
+    message = run_checks(answer_id, source)[EXERCISES[answer_id][1]]
     assert message is not None, f"the hidden checks of {answer_id} let '{name}' pass"
     assert message.startswith("CheckFailed"), f"{answer_id} '{name}': not a check failure: {message}"
     assert words in message, f"{answer_id} '{name}': the message does not say '{words}': {message}"

@@ -2,20 +2,17 @@
 the wrong layer's state, padding counted in the loss, greedy decoding that does not stop a finished sequence or
 stops the whole batch) lose points, and correct answers written differently score full marks.
 
-Three students go through nbgrader's autograde into the gradebook (one with correct answers written differently,
-two with a plausible mistake in every exercise). The other variants run in-process through the
-same check cells, as tests/test_lesson_02.py does: the notebook's code cells are executed once, in order (under
-NBGRADER_EXECUTION, so training is short), and each variant's answer is then run in a copy of that namespace,
-followed by the exercise's check cells; a check cell passes when it raises nothing (nbgrader's rule)."""
+The solution, the blank notebook, correct answers written differently and one plausible mistake in every exercise
+go through nbgrader's autograde into the gradebook. Every variant also runs through the same check cells in-process
+(tests/check_cells.py), as the kernel would run them; a check cell passes when it raises nothing (nbgrader's
+rule)."""
 
-import contextlib
-import io
-
-import matplotlib
 import pytest
 
-from course.lessons import SOLUTIONS, nbgrader, notebook_path, read
-from tests.harness import grade_variants, points
+from tests.check_cells import lesson_run, run_check_cells
+from tests.harness import points, test_autograde_agrees_with_the_in_process_checks, test_solution_full_marks_blank_zero
+
+__all__ = ["test_autograde_agrees_with_the_in_process_checks", "test_solution_full_marks_blank_zero"]
 
 LESSON = "07-seq2seq"
 EXERCISES = {  # answer cell -> (visible checks, hidden checks)
@@ -331,16 +328,8 @@ SUBMISSIONS = {
                    "ex7_3_sequence_loss": LOSS_MISTAKES["mean of per-sequence means"],
                    "ex7_4_greedy_decode": GREEDY_MISTAKES["the whole batch stops when one sample finishes"]},
 }
+AUTOGRADED = {student: SUBMISSIONS[student] for student in ["alternative", "mistakes-a"]}
 HIDDEN = [hidden for _, hidden in EXERCISES.values()]
-
-
-@pytest.fixture(scope="module")
-def scores(tmp_path_factory):
-    return grade_variants(tmp_path_factory.mktemp("lesson07"), LESSON, SUBMISSIONS)
-
-
-def test_every_submission_was_graded(scores):
-    assert set(scores) == set(SUBMISSIONS)
 
 
 def test_alternative_correct_answers_get_full_marks(scores):
@@ -350,66 +339,35 @@ def test_alternative_correct_answers_get_full_marks(scores):
 
 
 @pytest.mark.parametrize("grade_id", HIDDEN)
-@pytest.mark.parametrize("student", ["mistakes-a", "mistakes-b"])
-def test_plausible_mistakes_fail_the_hidden_checks(scores, student, grade_id):
-    assert points(scores, student, grade_id) == 0
-
-
-def test_which_mistakes_the_visible_checks_already_show(scores):
-    # The visible examples (2 layers, batches of 3 or 4) show every mistake of the two students but squeeze(),
-    # which only breaks a batch of one (hidden checks).
-    expected = {
-        "mistakes-a": {"ex7_1_visible": 0, "ex7_2_visible": 0, "ex7_3_visible": 0, "ex7_4_visible": 0},
-        "mistakes-b": {"ex7_1_visible": 0, "ex7_2_visible": 1, "ex7_3_visible": 0, "ex7_4_visible": 0},
-    }
-    for student, cells in expected.items():
-        for grade_id, score in cells.items():
-            assert points(scores, student, grade_id) == score, (student, grade_id)
+def test_plausible_mistakes_score_0_in_the_gradebook(scores, grade_id):
+    assert points(scores, "mistakes-a", grade_id) == 0
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Many more variants, in-process.
 
-@pytest.fixture(scope="module")
-def notebook_state():
-    """(namespace after every code cell of the solutions notebook ran, {grade_id: cell source})."""
-    matplotlib.use("Agg")
-    monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
-    monkeypatch.chdir(SOLUTIONS / LESSON)  # the notebook loads date_model.pt from its folder
-    namespace, cells = {"__name__": "__main__"}, {}
-    try:
-        for cell in read(notebook_path(LESSON)).cells:
-            if cell.cell_type != "code":
-                continue
-            grade_id = nbgrader(cell).get("grade_id")
-            if grade_id:
-                cells[grade_id] = cell.source
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                exec(compile(cell.source, grade_id or "<cell>", "exec"), namespace)
-            if grade_id == "ex7_4_hidden":
-                break  # the evaluation and pitfalls after the last exercise are not needed
-    finally:
-        monkeypatch.undo()
-    return namespace, cells
+@pytest.mark.parametrize("student", ["mistakes-a", "mistakes-b"])
+def test_plausible_mistakes_fail_the_hidden_checks(student):
+    results = run_check_cells(LESSON, SUBMISSIONS[student])
+    for grade_id in HIDDEN:
+        assert results[grade_id] is not None, (student, grade_id)
 
 
-def passes(notebook_state, answer_id, answer):
+def test_which_mistakes_the_visible_checks_already_show():
+    # The visible examples (2 layers, batches of 3 or 4) show every mistake of the two students but squeeze(),
+    # which only breaks a batch of one (hidden checks).
+    for student in ["mistakes-a", "mistakes-b"]:
+        results = run_check_cells(LESSON, SUBMISSIONS[student])
+        for visible, _ in EXERCISES.values():
+            passes_visible = (student, visible) == ("mistakes-b", "ex7_2_visible")
+            assert (results[visible] is None) == passes_visible, (student, visible, results[visible])
+
+
+def passes(answer_id, answer):
     """{check grade id: passed} for the exercise's visible and hidden check cells, run in that order (as in the
-    notebook) after replacing the answer cell ``answer_id`` with ``answer``. The check cells run in a copy of the
-    namespace, so the helpers they define call the variant, not the reference kept in the original."""
-    base, cells = notebook_state
-    namespace = dict(base)
-    results = {}
-    with contextlib.redirect_stdout(io.StringIO()):
-        exec(compile(answer, answer_id, "exec"), namespace)
-        for check_id in EXERCISES[answer_id]:
-            try:
-                exec(compile(cells[check_id], check_id, "exec"), namespace)
-                results[check_id] = True
-            except Exception:
-                results[check_id] = False
-    return results
+    notebook) after replacing the answer cell ``answer_id`` with ``answer``."""
+    results = run_check_cells(LESSON, {answer_id: answer}, list(EXERCISES[answer_id]))
+    return {grade_id: error is None for grade_id, error in results.items()}
 
 
 VARIANTS = [("ex7_1_bridge", BRIDGE_CORRECT, BRIDGE_MISTAKES), ("ex7_2_decode_step", DECODE_STEP_CORRECT,
@@ -420,24 +378,23 @@ MISTAKE_CASES = [(answer_id, name, source) for answer_id, _, mistakes in VARIANT
 
 
 @pytest.mark.parametrize("answer_id, name, source", CORRECT_CASES, ids=[f"{a}: {n}" for a, n, _ in CORRECT_CASES])
-def test_correct_answers_written_differently_pass(notebook_state, answer_id, name, source):
-    results = passes(notebook_state, answer_id, source)
+def test_correct_answers_written_differently_pass(answer_id, name, source):
+    results = passes(answer_id, source)
     assert all(results.values()), f"{answer_id}: the correct variant '{name}' failed: {results}"
 
 
 @pytest.mark.parametrize("answer_id, name, source", MISTAKE_CASES, ids=[f"{a}: {n}" for a, n, _ in MISTAKE_CASES])
-def test_every_plausible_mistake_fails_the_hidden_checks(notebook_state, answer_id, name, source):
+def test_every_plausible_mistake_fails_the_hidden_checks(answer_id, name, source):
     hidden = EXERCISES[answer_id][1]
-    assert not passes(notebook_state, answer_id, source)[hidden], f"{answer_id}: '{name}' passed the hidden checks"
+    assert not passes(answer_id, source)[hidden], f"{answer_id}: '{name}' passed the hidden checks"
 
 
-def test_the_reference_solutions_pass_in_process(notebook_state):
-    _, cells = notebook_state
+def test_the_reference_solutions_pass_in_process():
     for answer_id in EXERCISES:
-        assert all(passes(notebook_state, answer_id, cells[answer_id]).values()), answer_id
+        assert all(passes(answer_id, lesson_run(LESSON).source[answer_id]).values()), answer_id
 
 
-def test_greedy_checks_do_not_trust_models_the_answer_changed(notebook_state):
+def test_greedy_checks_do_not_trust_models_the_answer_changed():
     # Forces every sample to stop at once by changing the decoder it was given, then returns empty outputs.
     cheat = '''
 def greedy_decode(encoder, decoder, source, lengths, max_length):
@@ -445,9 +402,9 @@ def greedy_decode(encoder, decoder, source, lengths, max_length):
         decoder.out.bias[EOS] = 1e9
     return [[] for _ in range(source.shape[0])]
 '''
-    assert not any(passes(notebook_state, "ex7_4_greedy_decode", cheat).values())
+    assert not any(passes("ex7_4_greedy_decode", cheat).values())
 
 
 @pytest.mark.parametrize("answer_id", sorted(HOSTILE))
-def test_objects_that_equal_anything_score_nothing(notebook_state, answer_id):
-    assert not any(passes(notebook_state, answer_id, HOSTILE[answer_id]).values()), answer_id
+def test_objects_that_equal_anything_score_nothing(answer_id):
+    assert not any(passes(answer_id, HOSTILE[answer_id]).values()), answer_id

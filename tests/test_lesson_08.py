@@ -2,19 +2,17 @@
 wrong dtype or a converted model, a learnable h_0 that is expanded but not contiguous, Keras weights with the gate
 order, the transposition or the biases wrong) lose points, correct answers written differently score full marks.
 
-Three students (correct answers written differently, one classic mistake per exercise, objects that claim to
-equal anything) go through nbgrader's autograde into the gradebook. Every other mistake, and more correct
-variants, run in-process through the same check cells: the set-up cell, the course-checks cell and one
-exercise's cells (answer replaced, then its visible and hidden checks) are executed in order as the kernel would,
-and a check cell passes when it raises nothing (nbgrader's rule). No GPU is needed: the checks fake one."""
-
-import contextlib
-import io
+The solution, the blank notebook, correct answers written differently and one classic mistake per exercise go
+through nbgrader's autograde into the gradebook. Every variant also runs through the same check cells in-process
+(tests/check_cells.py), as the kernel would run them; a check cell passes when it raises nothing (nbgrader's rule).
+No GPU is needed: the checks fake one."""
 
 import pytest
 
-from course.lessons import nbgrader, notebook_path, read
-from tests.harness import grade_variants, points
+from tests.check_cells import run_check_cells
+from tests.harness import points, test_autograde_agrees_with_the_in_process_checks, test_solution_full_marks_blank_zero
+
+__all__ = ["test_autograde_agrees_with_the_in_process_checks", "test_solution_full_marks_blank_zero"]
 
 LESSON = "08-gpu-and-porting"
 
@@ -427,16 +425,9 @@ def keras_gru_to_torch(kernel, recurrent_kernel, bias=None):
 }
 
 SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes": MISTAKES, "hostile": HOSTILE}
-EXERCISES = ["ex8_1", "ex8_2", "ex8_3", "ex8_4"]
-
-
-@pytest.fixture(scope="module")
-def scores(tmp_path_factory):
-    return grade_variants(tmp_path_factory.mktemp("lesson08"), LESSON, SUBMISSIONS)
-
-
-def test_every_submission_was_graded(scores):
-    assert set(scores) == set(SUBMISSIONS)
+AUTOGRADED = {student: SUBMISSIONS[student] for student in ["alternative", "mistakes"]}
+ANSWER_CELLS = {answer_id[:5]: answer_id for answer_id in ALTERNATIVE}  # "ex8_1" -> "ex8_1_median_time"
+EXERCISES = list(ANSWER_CELLS)
 
 
 def test_alternative_correct_answers_get_full_marks(scores):
@@ -446,45 +437,29 @@ def test_alternative_correct_answers_get_full_marks(scores):
 
 
 @pytest.mark.parametrize("exercise", EXERCISES)
-@pytest.mark.parametrize("student", ["mistakes", "hostile"])
-def test_plausible_mistakes_fail_the_hidden_checks(scores, student, exercise):
-    assert points(scores, student, f"{exercise}_hidden") == 0
-
-
-def test_which_mistakes_the_visible_checks_already_show(scores):
-    # The visible checks use a fake GPU with a slow warm-up, two GRUs, a 2-layer initial state for a batch of 3,
-    # and gate-numbered Keras weights: every mistake of these students shows there already.
-    for student in ["mistakes", "hostile"]:
-        for exercise in EXERCISES:
-            assert points(scores, student, f"{exercise}_visible") == 0, (student, exercise)
+def test_plausible_mistakes_score_0_in_the_gradebook(scores, exercise):
+    assert points(scores, "mistakes", f"{exercise}_hidden") == 0
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Many more variants through the same check cells, in-process.
 
+@pytest.mark.parametrize("student", ["mistakes", "hostile"])
+def test_plausible_mistakes_fail_the_visible_and_hidden_checks(student):
+    # The visible checks use a fake GPU with a slow warm-up, two GRUs, a 2-layer initial state for a batch of 3,
+    # and gate-numbered Keras weights: every mistake of these students shows there already.
+    results = run_check_cells(LESSON, SUBMISSIONS[student])
+    for exercise in EXERCISES:
+        for kind in ("visible", "hidden"):
+            assert results[f"{exercise}_{kind}"] is not None, (student, exercise, kind)
+
+
 def run_exercise(exercise, answer):
-    """Execute the set-up cell, the course-checks cell and the cells of ``exercise`` (e.g. "ex8_1"), with its
-    answer cell replaced by ``answer``; return ``{grade_id: passed}`` for its graded cells."""
-    namespace, results = {"__name__": "__main__"}, {}
-    cells = [c for c in read(notebook_path(LESSON)).cells if c.cell_type == "code"]
-    set_up = next(c for c in cells if "device = torch.device(" in c.source)
-    chosen = [set_up] + [c for c in cells if nbgrader(c).get("grade_id") == "course-checks"
-                         or nbgrader(c).get("grade_id", "").startswith(exercise)]
-    for cell in chosen:
-        meta = nbgrader(cell)
-        source = answer if meta.get("solution") else cell.source
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                exec(compile(source, meta.get("grade_id", "<cell>"), "exec"), namespace)
-            passed = True
-        except Exception:
-            passed = False
-        if meta.get("grade"):
-            results[meta["grade_id"]] = passed
-        elif not passed and not meta.get("solution"):
-            raise AssertionError(f"teaching cell failed: {cell.source[:80]!r}")
+    """``{grade_id: passed}`` for the check cells of ``exercise`` (e.g. "ex8_1"), its answer cell replaced by
+    ``answer``."""
+    results = run_check_cells(LESSON, {ANSWER_CELLS[exercise]: answer})
     assert len(results) == 2, results
-    return results
+    return {grade_id: error is None for grade_id, error in results.items()}
 
 
 ALL_MISTAKES = ([("ex8_1", name, source) for name, source in MEDIAN_TIME_MISTAKES.items()]
