@@ -93,10 +93,10 @@ def points(scores, student, grade_id):
     return scores[student][grade_id][0]
 
 
-# Every lesson's test module imports the two tests below and the `scores` fixture of tests/conftest.py, which grades
+# Every lesson's test module imports the three tests below and the `scores` fixture of tests/conftest.py, which grades
 # its LESSON's solution, blank notebook and AUTOGRADED students ({student: {answer grade id: source}}) through
-# nbgrader. The module's other variants run through the check cells in-process (tests/check_cells.py); the second
-# test shows that the two ways of running the checks agree.
+# nbgrader. The module's ALTERNATIVE answers and its other variants run through the check cells in-process
+# (tests/check_cells.py); the last test shows that the two ways of running the checks agree.
 
 def test_solution_full_marks_blank_zero(scores, request):
     lesson = request.module.LESSON
@@ -106,6 +106,17 @@ def test_solution_full_marks_blank_zero(scores, request):
         assert max_score > 0 and score == max_score, f"{lesson}/{grade_id}: solution scored {score}/{max_score}"
     for grade_id, (score, max_score) in scores["blank"].items():
         assert score == 0, f"{lesson}/{grade_id}: the untouched notebook scored {score}/{max_score}"
+
+
+def test_alternative_answers_pass_every_check(request):
+    """The module's ALTERNATIVE answers, correct but written differently from the reference, pass every check."""
+    from tests.check_cells import lesson_run, run_check_cells
+
+    lesson = request.module.LESSON
+    results = run_check_cells(lesson, request.module.ALTERNATIVE)
+    assert set(results) == set(lesson_run(lesson).exercise_of), f"{lesson}: ALTERNATIVE leaves out exercises"
+    failed = {grade_id: error for grade_id, error in results.items() if error is not None}
+    assert not failed, f"{lesson}: correct answers written differently failed {failed}"
 
 
 def test_autograde_agrees_with_the_in_process_checks(scores, request):

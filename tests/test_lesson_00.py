@@ -1,13 +1,20 @@
 """Lesson 00's checks grade fairly: plausible mistakes lose points, correct answers written differently score full
-marks. The solution, the blank notebook, the alternative answers and one set of mistakes go through nbgrader's
-autograde into the gradebook; every variant also runs through the check cells in-process (tests/check_cells.py)."""
+marks. The solution, the blank notebook and one student with a plausible mistake in every exercise go through
+nbgrader's autograde into the gradebook. Every variant runs through the same check cells in-process
+(tests/check_cells.py), and a shared test shows that both ways score alike."""
 
 import pytest
 
 from tests.check_cells import run_check_cells
-from tests.harness import points, test_autograde_agrees_with_the_in_process_checks, test_solution_full_marks_blank_zero
+from tests.harness import (
+    points,
+    test_alternative_answers_pass_every_check,
+    test_autograde_agrees_with_the_in_process_checks,
+    test_solution_full_marks_blank_zero,
+)
 
-__all__ = ["test_autograde_agrees_with_the_in_process_checks", "test_solution_full_marks_blank_zero"]
+__all__ = ["test_alternative_answers_pass_every_check", "test_autograde_agrees_with_the_in_process_checks",
+           "test_solution_full_marks_blank_zero"]
 
 LESSON = "00-orientation"
 
@@ -122,13 +129,7 @@ def gru_parameter_count(*args, **kwargs):
 }
 
 SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes-a": MISTAKES_A, "mistakes-b": MISTAKES_B, "hostile": HOSTILE}
-AUTOGRADED = {student: SUBMISSIONS[student] for student in ["alternative", "mistakes-a"]}
-
-
-def test_alternative_correct_answers_get_full_marks(scores):
-    assert len(scores["alternative"]) == 6
-    for grade_id, (score, max_score) in scores["alternative"].items():
-        assert score == max_score, f"{grade_id}: a correct answer written differently scored {score}/{max_score}"
+AUTOGRADED = {"mistakes-a": SUBMISSIONS["mistakes-a"]}
 
 
 @pytest.mark.parametrize("grade_id", ["ex0_1_hidden", "ex0_2_hidden", "ex0_3_hidden"])

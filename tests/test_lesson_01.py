@@ -1,15 +1,22 @@
-"""Lesson 01's checks grade fairly: the plausible mistakes of writing a GRU cell (the paper's reset-gate placement,
-z and 1 - z swapped, gate order z|r|n, b_hn outside the reset product, ...) lose points, and correct answers written
-differently score full marks. The solution, the blank notebook, the alternative answers, one set of mistakes and
-an answer that calls nn.GRUCell go through nbgrader's autograde into the gradebook; every variant also runs through
-the check cells in-process (tests/check_cells.py)."""
+"""Lesson 01's checks grade fairly: the plausible mistakes of writing a GRU cell (the paper's reset-gate placement, z
+and 1 - z swapped, gate order z|r|n, b_hn outside the reset product, ...) lose points, and correct answers written
+differently score full marks. The solution, the blank notebook, one student with a plausible mistake in every exercise
+and one whose Exercise 1.2 calls nn.GRUCell go through nbgrader's autograde into the gradebook. Every
+variant runs through the same check cells in-process (tests/check_cells.py), and a shared test shows that both ways
+score alike."""
 
 import pytest
 
 from tests import check_cells
-from tests.harness import points, test_autograde_agrees_with_the_in_process_checks, test_solution_full_marks_blank_zero
+from tests.harness import (
+    points,
+    test_alternative_answers_pass_every_check,
+    test_autograde_agrees_with_the_in_process_checks,
+    test_solution_full_marks_blank_zero,
+)
 
-__all__ = ["test_autograde_agrees_with_the_in_process_checks", "test_solution_full_marks_blank_zero"]
+__all__ = ["test_alternative_answers_pass_every_check", "test_autograde_agrees_with_the_in_process_checks",
+           "test_solution_full_marks_blank_zero"]
 
 LESSON = "01-gru-math"
 
@@ -201,12 +208,6 @@ SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes-a": MISTAKES_A, "mistakes-b
 MISTAKEN = ["mistakes-a", "mistakes-b", "mistakes-c", "mistakes-d"]
 
 
-def test_alternative_correct_answers_get_full_marks(scores):
-    assert len(scores["alternative"]) == 6
-    for grade_id, (score, max_score) in scores["alternative"].items():
-        assert score == max_score, f"{grade_id}: a correct answer written differently scored {score}/{max_score}"
-
-
 @pytest.mark.parametrize("grade_id", ["ex1_1_hidden", "ex1_2_hidden", "ex1_3_hidden"])
 def test_plausible_mistakes_score_0_in_the_gradebook(scores, grade_id):
     assert points(scores, "mistakes-a", grade_id) == 0
@@ -299,8 +300,7 @@ def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 
 
 # One of them also goes through nbgrader's autograde.
-AUTOGRADED = {"alternative": ALTERNATIVE, "mistakes-a": MISTAKES_A,
-              "forbidden-api": {"ex1_2_gru_cell": FORBIDDEN_ANSWERS["nn.GRUCell"]}}
+AUTOGRADED = {"mistakes-a": MISTAKES_A, "forbidden-api": {"ex1_2_gru_cell": FORBIDDEN_ANSWERS["nn.GRUCell"]}}
 
 
 def test_an_answer_that_calls_nn_grucell_scores_0_in_the_gradebook(scores):
