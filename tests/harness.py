@@ -12,7 +12,7 @@ import nbformat
 from nbgrader.api import Gradebook
 
 from course.commands import nbgrader as run_nbgrader
-from course.lessons import SOLUTIONS, nbgrader, notebook_path, read
+from course.lessons import SOLUTIONS, is_answer_cell, is_test_cell, nbgrader, notebook_path, read
 
 
 class TempCourse:
@@ -78,14 +78,14 @@ def with_answers(nb, answers):
 def grade_variants(root, lesson, submissions):
     """Grade, in one autograde run, the solution ("solution"), the untouched student notebook ("blank") and
     ``submissions`` ({student: {grade_id: answer source}}), each the lesson's solution with those answer cells
-    swapped in; returns ``TempCourse.scores``."""
+    swapped in; returns the graded :class:`TempCourse`."""
     course = TempCourse(root, [lesson])
     course.submit("solution", lesson, course.source(lesson))
     course.submit("blank", lesson, course.student_version(lesson))
     for student, answers in submissions.items():
         course.submit(student, lesson, with_answers(course.source(lesson), answers))
     course.autograde(lesson)
-    return course.scores(lesson)
+    return course
 
 
 def points(scores, student, grade_id):
@@ -93,7 +93,7 @@ def points(scores, student, grade_id):
     return scores[student][grade_id][0]
 
 
-# Every lesson's test module imports the three tests below and the `scores` fixture of tests/conftest.py, which grades
+# Every lesson's test module imports the four tests below and the `scores` fixture of tests/conftest.py, which grades
 # its LESSON's solution, blank notebook and AUTOGRADED students ({student: {answer grade id: source}}) through
 # nbgrader. The module's ALTERNATIVE answers and its other variants run through the check cells in-process
 # (tests/check_cells.py); the last test shows that the two ways of running the checks agree.
@@ -106,6 +106,18 @@ def test_solution_full_marks_blank_zero(scores, request):
         assert max_score > 0 and score == max_score, f"{lesson}/{grade_id}: solution scored {score}/{max_score}"
     for grade_id, (score, max_score) in scores["blank"].items():
         assert score == 0, f"{lesson}/{grade_id}: the untouched notebook scored {score}/{max_score}"
+
+
+def test_teaching_cells_run_in_the_blank_notebook(graded_course, request):
+    """A learner can run every teaching cell of the untouched student notebook: in the blank submission's autograded
+    copy only answer cells and their checks failed (nothing outside the exercises depends on the answers)."""
+    lesson = request.module.LESSON
+    graded = read(notebook_path(lesson, graded_course.root / "grading" / "autograded" / "blank"))
+    assert graded.cells, f"{lesson}: the blank notebook was not autograded"
+    errors = [(index, output.ename, output.evalue) for index, cell in enumerate(graded.cells)
+              if cell.cell_type == "code" and not (is_answer_cell(cell) or is_test_cell(cell))
+              for output in cell.outputs if output.output_type == "error"]
+    assert not errors, f"{lesson}: teaching cells failed without the answers: {errors}"
 
 
 def test_alternative_answers_pass_every_check(request):

@@ -29,8 +29,8 @@ def test_layer_imports_only_the_base(layer):
     assert not wrong, f"{layer}/ may import only {sorted(allowed)}; found {wrong}"
 
 
-SHARED_TESTS = {"test_solution_full_marks_blank_zero", "test_alternative_answers_pass_every_check",
-                "test_autograde_agrees_with_the_in_process_checks"}
+SHARED_TESTS = {"test_solution_full_marks_blank_zero", "test_teaching_cells_run_in_the_blank_notebook",
+                "test_alternative_answers_pass_every_check", "test_autograde_agrees_with_the_in_process_checks"}
 
 
 @pytest.mark.parametrize("lesson", lesson_names())

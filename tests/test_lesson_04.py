@@ -12,10 +12,11 @@ from tests.harness import (
     test_alternative_answers_pass_every_check,
     test_autograde_agrees_with_the_in_process_checks,
     test_solution_full_marks_blank_zero,
+    test_teaching_cells_run_in_the_blank_notebook,
 )
 
 __all__ = ["test_alternative_answers_pass_every_check", "test_autograde_agrees_with_the_in_process_checks",
-           "test_solution_full_marks_blank_zero"]
+           "test_solution_full_marks_blank_zero", "test_teaching_cells_run_in_the_blank_notebook"]
 
 LESSON = "04-bidirectional"
 

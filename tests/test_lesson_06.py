@@ -18,11 +18,12 @@ from tests.harness import (
     test_alternative_answers_pass_every_check,
     test_autograde_agrees_with_the_in_process_checks,
     test_solution_full_marks_blank_zero,
+    test_teaching_cells_run_in_the_blank_notebook,
 )
 from tools import build_co2
 
 __all__ = ["test_alternative_answers_pass_every_check", "test_autograde_agrees_with_the_in_process_checks",
-           "test_solution_full_marks_blank_zero"]
+           "test_solution_full_marks_blank_zero", "test_teaching_cells_run_in_the_blank_notebook"]
 
 LESSON = "06-forecasting"
 EXERCISES = {  # answer cell -> its visible and hidden check cells
