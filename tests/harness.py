@@ -13,6 +13,7 @@ from nbgrader.api import Gradebook
 
 from course.commands import nbgrader as run_nbgrader
 from course.lessons import SOLUTIONS, is_answer_cell, is_test_cell, nbgrader, notebook_path, read
+from tests.check_cells import lesson_run, run_check_cells
 
 
 class TempCourse:
@@ -93,50 +94,46 @@ def points(scores, student, grade_id):
     return scores[student][grade_id][0]
 
 
-# Every lesson's test module imports the four tests below and the `scores` fixture of tests/conftest.py, which grades
-# its LESSON's solution, blank notebook and AUTOGRADED students ({student: {answer grade id: source}}) through
-# nbgrader. The module's ALTERNATIVE answers and its other variants run through the check cells in-process
-# (tests/check_cells.py); the last test shows that the two ways of running the checks agree.
+class LessonTests:
+    """What every lesson's fair-grading module checks. Each tests/test_lesson_NN.py subclasses it (as ``class
+    TestLesson(LessonTests)``, which pytest collects) and names its LESSON, its ALTERNATIVE answers ({answer grade id:
+    source}, correct but written differently) and its AUTOGRADED students ({student: answers}). The `scores` fixture
+    of tests/conftest.py grades the solution, the blank notebook and the AUTOGRADED students through nbgrader into a
+    gradebook; everything else runs through the check cells in-process (tests/check_cells.py), and the last test here
+    shows that the two ways of running the checks agree."""
 
-def test_solution_full_marks_blank_zero(scores, request):
-    lesson = request.module.LESSON
-    assert set(scores) == {"solution", "blank", *request.module.AUTOGRADED}
-    assert scores["solution"], f"{lesson}: no graded cells in the gradebook"
-    for grade_id, (score, max_score) in scores["solution"].items():
-        assert max_score > 0 and score == max_score, f"{lesson}/{grade_id}: solution scored {score}/{max_score}"
-    for grade_id, (score, max_score) in scores["blank"].items():
-        assert score == 0, f"{lesson}/{grade_id}: the untouched notebook scored {score}/{max_score}"
+    def test_solution_full_marks_blank_zero(self, scores, request):
+        lesson = request.module.LESSON
+        assert set(scores) == {"solution", "blank", *request.module.AUTOGRADED}
+        assert scores["solution"], f"{lesson}: no graded cells in the gradebook"
+        for grade_id, (score, max_score) in scores["solution"].items():
+            assert max_score > 0 and score == max_score, f"{lesson}/{grade_id}: solution scored {score}/{max_score}"
+        for grade_id, (score, max_score) in scores["blank"].items():
+            assert score == 0, f"{lesson}/{grade_id}: the untouched notebook scored {score}/{max_score}"
 
+    def test_teaching_cells_run_in_the_blank_notebook(self, graded_course, request):
+        """A learner can run every teaching cell of the untouched student notebook: in the blank submission's
+        autograded copy only answer cells and their checks failed (nothing outside the exercises uses the answers)."""
+        lesson = request.module.LESSON
+        graded = read(notebook_path(lesson, graded_course.root / "grading" / "autograded" / "blank"))
+        assert graded.cells, f"{lesson}: the blank notebook was not autograded"
+        errors = [(index, output.ename, output.evalue) for index, cell in enumerate(graded.cells)
+                  if cell.cell_type == "code" and not (is_answer_cell(cell) or is_test_cell(cell))
+                  for output in cell.outputs if output.output_type == "error"]
+        assert not errors, f"{lesson}: teaching cells failed without the answers: {errors}"
 
-def test_teaching_cells_run_in_the_blank_notebook(graded_course, request):
-    """A learner can run every teaching cell of the untouched student notebook: in the blank submission's autograded
-    copy only answer cells and their checks failed (nothing outside the exercises depends on the answers)."""
-    lesson = request.module.LESSON
-    graded = read(notebook_path(lesson, graded_course.root / "grading" / "autograded" / "blank"))
-    assert graded.cells, f"{lesson}: the blank notebook was not autograded"
-    errors = [(index, output.ename, output.evalue) for index, cell in enumerate(graded.cells)
-              if cell.cell_type == "code" and not (is_answer_cell(cell) or is_test_cell(cell))
-              for output in cell.outputs if output.output_type == "error"]
-    assert not errors, f"{lesson}: teaching cells failed without the answers: {errors}"
+    def test_alternative_answers_pass_every_check(self, request):
+        """The ALTERNATIVE answers, correct but written differently from the reference, pass every check."""
+        lesson = request.module.LESSON
+        results = run_check_cells(lesson, request.module.ALTERNATIVE)
+        assert set(results) == set(lesson_run(lesson).exercise_of), f"{lesson}: ALTERNATIVE leaves out exercises"
+        failed = {grade_id: error for grade_id, error in results.items() if error is not None}
+        assert not failed, f"{lesson}: correct answers written differently failed {failed}"
 
-
-def test_alternative_answers_pass_every_check(request):
-    """The module's ALTERNATIVE answers, correct but written differently from the reference, pass every check."""
-    from tests.check_cells import lesson_run, run_check_cells
-
-    lesson = request.module.LESSON
-    results = run_check_cells(lesson, request.module.ALTERNATIVE)
-    assert set(results) == set(lesson_run(lesson).exercise_of), f"{lesson}: ALTERNATIVE leaves out exercises"
-    failed = {grade_id: error for grade_id, error in results.items() if error is not None}
-    assert not failed, f"{lesson}: correct answers written differently failed {failed}"
-
-
-def test_autograde_agrees_with_the_in_process_checks(scores, request):
-    from tests.check_cells import run_check_cells
-
-    lesson = request.module.LESSON
-    for student, answers in request.module.AUTOGRADED.items():
-        for grade_id, error in run_check_cells(lesson, answers).items():
-            score, max_score = scores[student][grade_id]
-            assert score == (max_score if error is None else 0), \
-                f"{student}/{grade_id}: autograde gave {score}/{max_score}, in-process the check said {error}"
+    def test_autograde_agrees_with_the_in_process_checks(self, scores, request):
+        lesson = request.module.LESSON
+        for student, answers in request.module.AUTOGRADED.items():
+            for grade_id, error in run_check_cells(lesson, answers).items():
+                score, max_score = scores[student][grade_id]
+                assert score == (max_score if error is None else 0), \
+                    f"{student}/{grade_id}: autograde gave {score}/{max_score}, in-process the check said {error}"

@@ -1,23 +1,12 @@
 """Lesson 01's checks grade fairly: the plausible mistakes of writing a GRU cell (the paper's reset-gate placement, z
 and 1 - z swapped, gate order z|r|n, b_hn outside the reset product, ...) lose points, and correct answers written
-differently score full marks. The solution, the blank notebook, one student with a plausible mistake in every exercise
-and one whose Exercise 1.2 calls nn.GRUCell go through nbgrader's autograde into the gradebook. Every
-variant runs through the same check cells in-process (tests/check_cells.py), and a shared test shows that both ways
-score alike."""
+differently score full marks. How the variants run, and what every lesson's module checks: tests/harness.py
+(LessonTests). The answer that calls nn.GRUCell goes through nbgrader too."""
 
 import pytest
 
 from tests import check_cells
-from tests.harness import (
-    points,
-    test_alternative_answers_pass_every_check,
-    test_autograde_agrees_with_the_in_process_checks,
-    test_solution_full_marks_blank_zero,
-    test_teaching_cells_run_in_the_blank_notebook,
-)
-
-__all__ = ["test_alternative_answers_pass_every_check", "test_autograde_agrees_with_the_in_process_checks",
-           "test_solution_full_marks_blank_zero", "test_teaching_cells_run_in_the_blank_notebook"]
+from tests.harness import LessonTests, points
 
 LESSON = "01-gru-math"
 
@@ -302,6 +291,10 @@ def gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 
 # One of them also goes through nbgrader's autograde.
 AUTOGRADED = {"mistakes-a": MISTAKES_A, "forbidden-api": {"ex1_2_gru_cell": FORBIDDEN_ANSWERS["nn.GRUCell"]}}
+
+
+class TestLesson(LessonTests):
+    """The shared checks of tests/harness.py, on this lesson."""
 
 
 def test_an_answer_that_calls_nn_grucell_scores_0_in_the_gradebook(scores):

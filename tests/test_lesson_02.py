@@ -1,23 +1,12 @@
 """Lesson 02's checks grade fairly: plausible mistakes lose points, correct answers written differently score full
 marks.
 
-The solution, the blank notebook and one student with a plausible mistake in every exercise go through nbgrader's
-autograde into the gradebook. Every variant runs through the same check cells in-process (tests/check_cells.py), and
-a shared test shows that both ways score alike."""
+How the variants run, and what every lesson's module checks: tests/harness.py (LessonTests)."""
 
 import pytest
 
 from tests.check_cells import run_check_cells
-from tests.harness import (
-    points,
-    test_alternative_answers_pass_every_check,
-    test_autograde_agrees_with_the_in_process_checks,
-    test_solution_full_marks_blank_zero,
-    test_teaching_cells_run_in_the_blank_notebook,
-)
-
-__all__ = ["test_alternative_answers_pass_every_check", "test_autograde_agrees_with_the_in_process_checks",
-           "test_solution_full_marks_blank_zero", "test_teaching_cells_run_in_the_blank_notebook"]
+from tests.harness import LessonTests, points
 
 LESSON = "02-single-layer"
 
@@ -263,6 +252,10 @@ def gru_forward(x, h0, params, batch_first=False):
 SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes-a": MISTAKES_A, "mistakes-b": MISTAKES_B,
                "mistakes-c": MISTAKES_C, "hostile": HOSTILE}
 AUTOGRADED = {"mistakes-a": SUBMISSIONS["mistakes-a"]}
+
+
+class TestLesson(LessonTests):
+    """The shared checks of tests/harness.py, on this lesson."""
 HIDDEN = ["ex2_1_hidden", "ex2_2_hidden", "ex2_3_hidden", "ex2_4_hidden"]
 
 

@@ -1,22 +1,12 @@
 """Lesson 03's checks grade fairly: plausible mistakes with stacked layers (layers mixed up in h_n, output from the
 wrong layer, every layer fed the original input, batch_first mishandled) lose points, and correct answers written
-differently score full marks. The solution, the blank notebook and one student with a plausible mistake in every
-exercise go through nbgrader's autograde into the gradebook. Every variant runs through the same check cells
-in-process (tests/check_cells.py), and a shared test shows that both ways score alike."""
+differently score full marks. How the variants run, and what every lesson's module checks: tests/harness.py
+(LessonTests)."""
 
 import pytest
 
 from tests.check_cells import run_check_cells
-from tests.harness import (
-    points,
-    test_alternative_answers_pass_every_check,
-    test_autograde_agrees_with_the_in_process_checks,
-    test_solution_full_marks_blank_zero,
-    test_teaching_cells_run_in_the_blank_notebook,
-)
-
-__all__ = ["test_alternative_answers_pass_every_check", "test_autograde_agrees_with_the_in_process_checks",
-           "test_solution_full_marks_blank_zero", "test_teaching_cells_run_in_the_blank_notebook"]
+from tests.harness import LessonTests, points
 
 LESSON = "03-multi-layer"
 
@@ -251,6 +241,10 @@ def top_layer_state_at(output, step, batch_first=False):
 SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes-a": MISTAKES_A, "mistakes-b": MISTAKES_B,
                "mistakes-c": MISTAKES_C, "hostile-d": HOSTILE_AND_MISTAKE_D}
 AUTOGRADED = {"mistakes-a": SUBMISSIONS["mistakes-a"]}
+
+
+class TestLesson(LessonTests):
+    """The shared checks of tests/harness.py, on this lesson."""
 EXERCISES = ["ex3_1", "ex3_2", "ex3_3", "ex3_4"]
 
 

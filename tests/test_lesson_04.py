@@ -1,22 +1,11 @@
 """Lesson 04's checks grade fairly: plausible bidirectional mistakes (directions swapped, layers mixed up in h_n,
 `output[-1]` used as the backward state, padding not handled) lose points, correct answers written differently score
-full marks. The solution, the blank notebook and one student with a plausible mistake in every exercise go through
-nbgrader's autograde into the gradebook. Every variant runs through the same check cells in-process
-(tests/check_cells.py), and a shared test shows that both ways score alike."""
+full marks. How the variants run, and what every lesson's module checks: tests/harness.py (LessonTests)."""
 
 import pytest
 
 from tests.check_cells import run_check_cells
-from tests.harness import (
-    points,
-    test_alternative_answers_pass_every_check,
-    test_autograde_agrees_with_the_in_process_checks,
-    test_solution_full_marks_blank_zero,
-    test_teaching_cells_run_in_the_blank_notebook,
-)
-
-__all__ = ["test_alternative_answers_pass_every_check", "test_autograde_agrees_with_the_in_process_checks",
-           "test_solution_full_marks_blank_zero", "test_teaching_cells_run_in_the_blank_notebook"]
+from tests.harness import LessonTests, points
 
 LESSON = "04-bidirectional"
 
@@ -227,6 +216,10 @@ SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes-a": MISTAKES_A, "mistakes-b
 
 
 AUTOGRADED = {"mistakes-a": SUBMISSIONS["mistakes-a"]}
+
+
+class TestLesson(LessonTests):
+    """The shared checks of tests/harness.py, on this lesson."""
 
 
 @pytest.mark.parametrize("grade_id", ["ex4_1_hidden", "ex4_2_hidden", "ex4_3_hidden"])

@@ -1,8 +1,6 @@
 """Lesson 05's checks grade fairly, and its data file is what the build script makes.
 
-The solution, the blank notebook and one student with a plausible mistake in every exercise go through nbgrader's
-autograde into the gradebook. Every variant runs through the same check cells in-process (tests/check_cells.py), and
-a shared test shows that both ways score alike."""
+How the variants run, and what every lesson's module checks: tests/harness.py (LessonTests)."""
 
 import hashlib
 import re
@@ -12,17 +10,8 @@ import pytest
 
 from course.lessons import SOLUTIONS
 from tests.check_cells import run_check_cells
-from tests.harness import (
-    points,
-    test_alternative_answers_pass_every_check,
-    test_autograde_agrees_with_the_in_process_checks,
-    test_solution_full_marks_blank_zero,
-    test_teaching_cells_run_in_the_blank_notebook,
-)
+from tests.harness import LessonTests, points
 from tools import build_japanese_vowels
-
-__all__ = ["test_alternative_answers_pass_every_check", "test_autograde_agrees_with_the_in_process_checks",
-           "test_solution_full_marks_blank_zero", "test_teaching_cells_run_in_the_blank_notebook"]
 
 LESSON = "05-sequence-classification"
 LESSON_DIR = SOLUTIONS / LESSON
@@ -361,6 +350,10 @@ def train_step(model, batch, optimizer, max_norm):
 ''',
 }
 AUTOGRADED = {"mistakes": MISTAKES}
+
+
+class TestLesson(LessonTests):
+    """The shared checks of tests/harness.py, on this lesson."""
 ANSWER_CELLS = {answer_id[:5]: answer_id for answer_id in ALTERNATIVE}  # "ex5_1" -> "ex5_1_collate"
 EXERCISES = list(ANSWER_CELLS)
 

@@ -2,9 +2,7 @@
 the future, a state that is not carried or not detached, batch_first mixed up, chunks cut wrongly, a bidirectional
 GRU accepted) lose points, correct answers written differently score full marks.
 
-The solution, the blank notebook and one student with a plausible mistake in every exercise go through nbgrader's
-autograde into the gradebook. Every variant runs through the same check cells in-process (tests/check_cells.py), and
-a shared test shows that both ways score alike."""
+How the variants run, and what every lesson's module checks: tests/harness.py (LessonTests)."""
 
 import base64
 import hashlib
@@ -13,17 +11,8 @@ import zipfile
 import pytest
 
 from tests.check_cells import run_check_cells
-from tests.harness import (
-    points,
-    test_alternative_answers_pass_every_check,
-    test_autograde_agrees_with_the_in_process_checks,
-    test_solution_full_marks_blank_zero,
-    test_teaching_cells_run_in_the_blank_notebook,
-)
+from tests.harness import LessonTests, points
 from tools import build_co2
-
-__all__ = ["test_alternative_answers_pass_every_check", "test_autograde_agrees_with_the_in_process_checks",
-           "test_solution_full_marks_blank_zero", "test_teaching_cells_run_in_the_blank_notebook"]
 
 LESSON = "06-forecasting"
 EXERCISES = {  # answer cell -> its visible and hidden check cells
@@ -517,6 +506,10 @@ SUBMISSIONS = {
 }
 ALTERNATIVE = SUBMISSIONS["alternative"]
 AUTOGRADED = {"mistakes-a": SUBMISSIONS["mistakes-a"]}
+
+
+class TestLesson(LessonTests):
+    """The shared checks of tests/harness.py, on this lesson."""
 HIDDEN = [hidden for _, hidden in EXERCISES.values()]
 
 

@@ -2,23 +2,13 @@
 wrong dtype or a converted model, a learnable h_0 that is expanded but not contiguous, Keras weights with the gate
 order, the transposition or the biases wrong) lose points, correct answers written differently score full marks.
 
-The solution, the blank notebook and one student with a plausible mistake in every exercise go through nbgrader's
-autograde into the gradebook. Every variant runs through the same check cells in-process (tests/check_cells.py), and
-a shared test shows that both ways score alike. No GPU is needed: the checks fake one."""
+How the variants run, and what every lesson's module checks: tests/harness.py (LessonTests). No GPU is needed: the
+checks fake one."""
 
 import pytest
 
 from tests.check_cells import run_check_cells
-from tests.harness import (
-    points,
-    test_alternative_answers_pass_every_check,
-    test_autograde_agrees_with_the_in_process_checks,
-    test_solution_full_marks_blank_zero,
-    test_teaching_cells_run_in_the_blank_notebook,
-)
-
-__all__ = ["test_alternative_answers_pass_every_check", "test_autograde_agrees_with_the_in_process_checks",
-           "test_solution_full_marks_blank_zero", "test_teaching_cells_run_in_the_blank_notebook"]
+from tests.harness import LessonTests, points
 
 LESSON = "08-gpu-and-porting"
 
@@ -432,6 +422,10 @@ def keras_gru_to_torch(kernel, recurrent_kernel, bias=None):
 
 SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes": MISTAKES, "hostile": HOSTILE}
 AUTOGRADED = {"mistakes": SUBMISSIONS["mistakes"]}
+
+
+class TestLesson(LessonTests):
+    """The shared checks of tests/harness.py, on this lesson."""
 ANSWER_CELLS = {answer_id[:5]: answer_id for answer_id in ALTERNATIVE}  # "ex8_1" -> "ex8_1_median_time"
 EXERCISES = list(ANSWER_CELLS)
 
