@@ -130,6 +130,12 @@ class LessonTests:
         failed = {grade_id: error for grade_id, error in results.items() if error is not None}
         assert not failed, f"{lesson}: correct answers written differently failed {failed}"
 
+    def test_the_mistaken_student_scores_0_on_every_hidden_check(self, scores, request):
+        """AUTOGRADED holds a student (named "mistakes...") with a plausible mistake in every exercise."""
+        (student,) = [name for name in request.module.AUTOGRADED if name.startswith("mistakes")]
+        hidden = {grade_id: score for grade_id, (score, _) in scores[student].items() if grade_id.endswith("_hidden")}
+        assert hidden and not any(hidden.values()), f"{request.module.LESSON}: {student} scored {hidden}"
+
     def test_autograde_agrees_with_the_in_process_checks(self, scores, request):
         lesson = request.module.LESSON
         for student, answers in request.module.AUTOGRADED.items():

@@ -4,7 +4,7 @@ marks. How the variants run, and what every lesson's module checks: tests/harnes
 import pytest
 
 from tests.check_cells import run_check_cells
-from tests.harness import LessonTests, points
+from tests.harness import LessonTests
 
 LESSON = "00-orientation"
 
@@ -124,11 +124,6 @@ AUTOGRADED = {"mistakes-a": SUBMISSIONS["mistakes-a"]}
 
 class TestLesson(LessonTests):
     """The shared checks of tests/harness.py, on this lesson."""
-
-
-@pytest.mark.parametrize("grade_id", ["ex0_1_hidden", "ex0_2_hidden", "ex0_3_hidden"])
-def test_plausible_mistakes_score_0_in_the_gradebook(scores, grade_id):
-    assert points(scores, "mistakes-a", grade_id) == 0
 
 
 @pytest.mark.parametrize("student", ["mistakes-a", "mistakes-b"])

@@ -198,11 +198,6 @@ SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes-a": MISTAKES_A, "mistakes-b
 MISTAKEN = ["mistakes-a", "mistakes-b", "mistakes-c", "mistakes-d"]
 
 
-@pytest.mark.parametrize("grade_id", ["ex1_1_hidden", "ex1_2_hidden", "ex1_3_hidden"])
-def test_plausible_mistakes_score_0_in_the_gradebook(scores, grade_id):
-    assert points(scores, "mistakes-a", grade_id) == 0
-
-
 def run_check_cells(answers, checks=None):
     return check_cells.run_check_cells(LESSON, answers, checks)
 

@@ -354,6 +354,8 @@ AUTOGRADED = {"mistakes": MISTAKES}
 
 class TestLesson(LessonTests):
     """The shared checks of tests/harness.py, on this lesson."""
+
+
 ANSWER_CELLS = {answer_id[:5]: answer_id for answer_id in ALTERNATIVE}  # "ex5_1" -> "ex5_1_collate"
 EXERCISES = list(ANSWER_CELLS)
 
