@@ -106,3 +106,5 @@ def test_set_up_cell_has_the_device_lines_of_tools_device_setup(lesson):
     set_up = [c for c in cells if c.cell_type == "code" and "torch.manual_seed(0)" in c.source]
     assert set_up, f"{lesson}: no set-up cell (a code cell with torch.manual_seed(0))"
     assert SET_UP_LINES in set_up[0].source, f"{lesson}: the set-up cell differs from tools/device_setup.py's lines"
+    for line in SET_UP_LINES.splitlines():
+        assert set_up[0].source.count(line) == 1, f"{lesson}: the set-up cell repeats {line.strip()!r}"
