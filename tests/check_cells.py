@@ -46,13 +46,15 @@ def in_lesson_folder(folder):
     """As the kernel runs a notebook: in its folder, which is on sys.path (the lesson's own modules import), output
     not shown, figures not drawn on screen."""
     matplotlib.use("Agg")
+    previous = os.getcwd()  # contextlib.chdir is Python 3.11+, and the course supports 3.10
+    os.chdir(folder)
     sys.path.insert(0, str(folder))
     try:
-        with contextlib.chdir(folder), contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             yield
     finally:
         sys.path.remove(str(folder))
+        os.chdir(previous)
         pyplot.close("all")
 
 
