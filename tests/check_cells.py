@@ -16,6 +16,7 @@ import functools
 import io
 import os
 import sys
+from unittest import mock
 
 import matplotlib
 from matplotlib import pyplot
@@ -104,23 +105,15 @@ class LessonRun:
     def run_reference(self):
         """Run every code cell; return ``{answer grade id: namespace saved just before that answer cell}``."""
         namespace, saved = {"__name__": "__main__"}, {}
-        previous = os.environ.get("NBGRADER_EXECUTION")
-        os.environ["NBGRADER_EXECUTION"] = "autograde"
-        try:
-            with in_lesson_folder(self.folder):
-                for cell in self.cells:
-                    grade_id = nbgrader(cell).get("grade_id", "<cell>")
-                    if grade_id in self.exercises:
-                        saved[grade_id] = dict(namespace)
-                    error = error_of(cell.source, grade_id, namespace)
-                    if error:
-                        raise AssertionError(f"{self.lesson}: the solutions notebook fails in cell {grade_id!r} "
-                                             f"({cell.source[:60]!r}): {error}")
-        finally:
-            if previous is None:
-                del os.environ["NBGRADER_EXECUTION"]
-            else:
-                os.environ["NBGRADER_EXECUTION"] = previous
+        with mock.patch.dict(os.environ, NBGRADER_EXECUTION="autograde"), in_lesson_folder(self.folder):
+            for cell in self.cells:
+                grade_id = nbgrader(cell).get("grade_id", "<cell>")
+                if grade_id in self.exercises:  # a copy: later cells may change its models and tensors in place
+                    saved[grade_id] = fresh_copy(namespace)
+                error = error_of(cell.source, grade_id, namespace)
+                if error:
+                    raise AssertionError(f"{self.lesson}: the solutions notebook fails in cell {grade_id!r} "
+                                         f"({cell.source[:60]!r}): {error}")
         return saved
 
     def checks_of(self, answer_id):
