@@ -346,3 +346,35 @@ def test_export_lists_what_to_review_and_a_gradebook_changed_behind_its_back(gra
         assert f"| {student} | {LESSON} |" in section, student
     assert re.search(r"\| victim \| 00-orientation \|.*gradebook 5 vs summary 7", section)
     assert "honest" not in section
+
+
+PROBE = '''
+import os, socket
+print("PROBE uid", os.getuid())
+for path in {secrets!r}:
+    print("PROBE sees", path, os.path.exists(path))
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=2)
+    print("PROBE network reached")
+except OSError as error:
+    print("PROBE no network:", type(error).__name__)
+''' + SOLUTION_EX0_1
+
+
+def test_plain_nbgrader_autograde_from_grading_runs_the_kernel_in_the_sandbox(tmp_path):
+    """Not only the toolkit: `nbgrader autograde` run by hand from grading/ (what tests/harness.py runs for every
+    lesson's fair-grading tests) starts its kernel through the sandbox that grading/nbgrader_config.py installs."""
+    course = TempCourse(tmp_path, [LESSON])
+    secrets = [str(course.root / "solutions" / LESSON), str(course.root / "grading" / "gradebook.db")]
+    course.submit("probe", LESSON, with_answers(course.source(LESSON),
+                                                {"ex0_1_gru_shapes": PROBE.format(secrets=secrets)}))
+    course.autograde(LESSON)
+    text = outputs_text(nbformat.read(str(course.root / "grading" / "autograded" / "probe" / LESSON /
+                                          f"{LESSON}.ipynb"), 4))
+    uid = int(re.search(r"PROBE uid (\d+)", text).group(1))
+    if os.geteuid() == 0:
+        assert uid != 0, "the kernel ran as root"
+    for path in secrets:
+        assert f"PROBE sees {path} False" in text, text
+    assert "PROBE no network" in text, text
+    assert sum(score for score, _ in course.scores(LESSON)["probe"].values()) == 7  # and it is graded as usual
