@@ -45,6 +45,10 @@ c.CourseDirectory.autograded_directory = "grading/autograded"
 c.CourseDirectory.feedback_directory = "grading/feedback"
 c.CourseDirectory.db_url = course.db_url
 
+# A lesson's hidden checks (hidden_checks.py) are for instructors only: never released, never copied into a grading
+# folder by nbgrader (the grader judges them in its own process; grading/toolkit/checker.py).
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "hidden_checks.py"]
+
 # Student notebooks ask for the standard Python 3 kernel; the kernel runs in the course's environment.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 

@@ -1,34 +1,28 @@
 """Generate the student notebooks in ``notebooks/`` from ``solutions/`` with nbgrader, and refresh the README's
 course map. ``make release`` runs this; tests run it into a temporary copy of the course and compare. It first
-copies ``tools/course_checks.py`` into every solutions notebook's read-only ``course-checks`` cell, so a change to
-the check helpers reaches every lesson (the cell prints nothing, so its stored outputs stay valid).
+copies ``tools/course_checks.py`` into every lesson folder as ``course_checks.py``, so a change to the check library
+reaches every lesson.
 
     python -m tools.release
 """
 
 from pathlib import Path
 
-import nbformat
-
 from course.commands import nbgrader
-from course.lessons import REPO, SOLUTIONS, course_map_table, lesson_names, notebook_path, read, with_course_map
-from course.lessons import nbgrader as cell_metadata
+from course.lessons import REPO, SOLUTIONS, course_map_table, lesson_names, with_course_map
 from tools.learner_access import stamp_student_notebooks, update_readme_badges
 
 CHECKS_FILE = REPO / "tools" / "course_checks.py"
 
 
 def sync_check_cells(root=SOLUTIONS):
-    """Put ``tools/course_checks.py`` into the ``course-checks`` cell of every lesson under ``root``; returns the
-    lessons whose cell changed."""
-    source, changed = CHECKS_FILE.read_text().strip(), []
+    """Copy ``tools/course_checks.py`` into every lesson folder under ``root`` as ``course_checks.py``; returns the
+    lessons whose copy changed."""
+    source, changed = CHECKS_FILE.read_text(), []
     for lesson in lesson_names(root):
-        path = notebook_path(lesson, root)
-        nb = read(path)
-        cells = [c for c in nb.cells if cell_metadata(c).get("grade_id") == "course-checks"]
-        if len(cells) == 1 and cells[0].source != source:
-            cells[0].source = source
-            nbformat.write(nb, str(path))
+        copy = Path(root) / lesson / "course_checks.py"
+        if not copy.is_file() or copy.read_text() != source:
+            copy.write_text(source)
             changed.append(lesson)
     return changed
 
@@ -48,7 +42,7 @@ def update_readme_course_map(readme=REPO / "README.md"):
 def main():
     synced = sync_check_cells()
     if synced:
-        print(f"copied tools/course_checks.py into the course-checks cell of {', '.join(synced)}")
+        print(f"copied tools/course_checks.py into {', '.join(synced)}")
     generate_student_notebooks()
     update_readme_course_map()
     update_readme_badges()
