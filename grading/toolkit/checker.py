@@ -109,8 +109,10 @@ class CheckRun:
             self.listener.close()
 
     def finish(self):
-        """None if the check passed, else the message. Waits for the judging thread (which keeps to the deadline)."""
-        if self.thread.is_alive() or self.thread.ident is not None:
+        """None if the check passed, else the message. Called once the kernel's cell is over: an agent that never
+        connected will not, so the judging thread stops waiting for it."""
+        self.listener.stop_waiting()
+        if self.thread.ident is not None:
             self.thread.join(max(0.0, self.deadline - time.monotonic()) + 5)
         else:
             self.listener.close()

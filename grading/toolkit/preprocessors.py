@@ -191,9 +191,14 @@ class TrustedExecute(SafeExecute):
             cell.outputs = [error_output("GraderError", f"the grader could not load this lesson's checks "
                                                         f"({type(error).__name__}: {error})")]
             return cell, resources
+        if run.check is None:
+            run.finish()
+            cell.outputs = [error_output("GraderError", run.failure)]
+            return cell, resources
         serve = new_code_cell(run.serve_code())
         run.start()
         super().preprocess_cell(serve, resources, index)
+        self.nb.cells[index] = cell  # nbclient put the agent's cell in its place
         failure = run.finish()
         if self._stopped_because and failure is None:
             failure = f"the kernel stopped during the check: {self._stopped_because}"

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-AGENT_DIR = Path(__file__).resolve().parent / "agent"
+from grading.toolkit.agent import AGENT_DIR
+
 if str(AGENT_DIR) not in sys.path:
     sys.path.append(str(AGENT_DIR))
 import gru_course_codec as codec  # noqa: E402
@@ -313,8 +314,8 @@ class Listener:
         self.sock.settimeout(max(0.01, deadline - time.monotonic()))
         try:
             connection, _ = self.sock.accept()
-        except socket.timeout:
-            raise CheckerLost("the kernel did not start the check (it did not connect in time)") from None
+        except (socket.timeout, OSError):
+            raise CheckerLost("the kernel did not start the check (its cell ended without connecting)") from None
         connection.settimeout(max(0.01, deadline - time.monotonic()))
         try:
             hello, _ = codec.receive(connection)
@@ -325,6 +326,13 @@ class Listener:
             connection.close()
             raise CheckerLost("the kernel did not start the check (a wrong greeting)")
         return connection
+
+    def stop_waiting(self):
+        """An ``accept`` still waiting returns at once (with CheckerLost)."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def close(self):
         self.sock.close()
