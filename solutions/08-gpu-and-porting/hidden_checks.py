@@ -222,7 +222,7 @@ def check_against_keras(keras_gru_to_torch, input_size, hidden_size, seq_len, ba
     state = call_keras_gru_to_torch(keras_gru_to_torch, kernel.copy(), recurrent.copy(),
                                     None if bias is None else bias.copy(), what)
     torch_dtype = torch.float64 if dtype == np.float64 else torch.float32
-    check_state_dict_layout(state, input_size, hidden_size, with_bias, torch_dtype, what)
+    state = check_state_dict_layout(state, input_size, hidden_size, with_bias, torch_dtype, what)
     gru = nn.GRU(input_size, hidden_size, batch_first=True, bias=with_bias, dtype=torch.float64)
     try:
         gru.load_state_dict({key: value.double() for key, value in state.items()})
