@@ -104,8 +104,6 @@ def _encode(value, handle_of, blobs, depth):
     if kind is dict:
         return {"dict": [[_encode(k, handle_of, blobs, depth + 1), _encode(v, handle_of, blobs, depth + 1)]
                          for k, v in value.items()]}
-    if isinstance(value, tuple) and kind is not torch.Size:  # a namedtuple (what load_state_dict returns): its items
-        return {"tuple": [_encode(item, handle_of, blobs, depth + 1) for item in tuple.__iter__(value)]}
     if kind is torch.Size:
         return {"size": [int(d) for d in value]}
     if kind is torch.dtype and str(value).removeprefix("torch.") in DTYPES:
@@ -117,6 +115,8 @@ def _encode(value, handle_of, blobs, depth):
     if kind.__name__ == "PackedSequence" and kind.__module__ == "torch.nn.utils.rnn":
         return {"packed": [_encode(getattr(value, f), handle_of, blobs, depth + 1) for f in
                            ("data", "batch_sizes", "sorted_indices", "unsorted_indices")]}
+    if isinstance(value, tuple) and kind is not torch.Size:  # a namedtuple (what load_state_dict returns): its items
+        return {"tuple": [_encode(item, handle_of, blobs, depth + 1) for item in tuple.__iter__(value)]}
     if kind.__module__ == "numpy":
         encoded = _encode_numpy(value, blobs)
         if encoded is not None:
