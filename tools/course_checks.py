@@ -411,10 +411,16 @@ def yours_or_working(answer, name):
         print(f"Using your {name} (it passes its visible checks).")
         return answer
     try:
-        working = _getattr(importlib.import_module(WORKING_VERSIONS), name)
+        module = importlib.import_module(WORKING_VERSIONS)
+        working = _getattr(module, name)
     except (ImportError, AttributeError):
         print(f"Your {name} does not pass its visible checks yet ({problem}); the cells below use it anyway.")
         return answer
+    # The working versions may use what the lesson's cells defined before (its imports, classes): lend them those.
+    notebook = sys._getframe(1).f_globals
+    for key, value in notebook.items():
+        if not key.startswith("_") and key not in module.__dict__:
+            module.__dict__[key] = value
     print(f"Using the course's working version of {name} from {WORKING_VERSIONS}.py: yours does not pass its "
           f"visible checks yet ({problem}).")
     return working
