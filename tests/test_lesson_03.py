@@ -441,3 +441,29 @@ def test_batch_first_applied_to_unbatched_output_is_named():
     # MISTAKES_B's 3.4 answer, output[:, step] on unbatched output: named where L == H (hidden case x (5, 2), H = 5).
     message = run_check_cells(LESSON, MISTAKES_B)["ex3_4_hidden"]
     assert message is not None and "unbatched output is (L, H)" in message, message
+
+
+# Through the course's grader too (checks judged in its process, answers run in the sandboxed kernel): correct
+# shapes as torch.Size, PyTorch's GRU cell reached from the learner's step, and a correct value returned by an
+# answer that zeroes its input in place. The shared test of LessonTests compares each cell's score with the
+# in-process run.
+IN_PLACE_STEP = {"ex3_4_output_step": '''
+def top_layer_state_at(output, step, batch_first=False):
+    time_first = output.movedim(1, 0) if (batch_first and output.ndim == 3) else output
+    state = time_first[step].clone()
+    output.zero_()
+    return state
+'''}
+AUTOGRADED["routes-and-in-place"] = {
+    "ex3_1_parameter_shapes": ALTERNATIVE["ex3_1_parameter_shapes"],
+    "ex3_2_stacked_forward": FORBIDDEN_ROUTES["torch.gru_cell"],
+    "ex3_3_h_n_rows": ALTERNATIVE["ex3_3_h_n_rows"],
+    **IN_PLACE_STEP,
+}
+
+
+def test_the_grader_s_student_gets_what_the_in_process_checks_say():
+    results = run_check_cells(LESSON, AUTOGRADED["routes-and-in-place"])
+    assert {grade_id for grade_id, error in results.items() if error is None} == {
+        "ex3_1_visible", "ex3_1_hidden", "ex3_3_visible", "ex3_3_hidden"}, results
+    assert "output was changed in place" in results["ex3_4_visible"], results

@@ -457,3 +457,21 @@ def test_an_answer_that_changes_output_in_place_fails():
         "    return torch.stack(rows)", "    result = torch.stack(rows)\n    output.zero_()\n    return result")}
     message = run_check_cells(LESSON, answer)["ex4_3_visible"]
     assert message is not None and "output was changed in place" in message, message
+
+
+# Through the course's grader too (checks judged in its process, answers run in the sandboxed kernel): nn.GRU
+# loaded from the parameters, a correct answer, and a correct value returned by an answer that zeroes its input in
+# place. The shared test of LessonTests compares each cell's score with the in-process run.
+AUTOGRADED["routes-and-in-place"] = {
+    "ex4_1_bidirectional_forward": FORBIDDEN_ROUTES["nn.GRU"],
+    "ex4_2_final_states": ALTERNATIVE["ex4_2_final_states"],
+    "ex4_3_last_outputs": ALTERNATIVE["ex4_3_last_outputs"].replace(
+        "    return torch.stack(rows)", "    result = torch.stack(rows)\n    output.zero_()\n    return result"),
+}
+
+
+def test_the_grader_s_student_gets_what_the_in_process_checks_say():
+    results = run_check_cells(LESSON, AUTOGRADED["routes-and-in-place"])
+    assert {grade_id for grade_id, error in results.items() if error is None} == {"ex4_2_visible", "ex4_2_hidden"}
+    assert "which Exercise 4.1 forbids" in results["ex4_1_visible"], results
+    assert "output was changed in place" in results["ex4_3_visible"], results
