@@ -9,7 +9,6 @@ must show no hidden check. Honest students who write to stderr keep full marks."
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -185,7 +184,8 @@ def make_windows(series, input_length, horizon):
 # student -> (lesson, {answer grade id: source}, {check grade id: points expected} for the attacked exercise)
 FORGERS = {
     "late-binding": (L00, {"ex0_2_parameter_count": LATE_BINDING}, {"ex0_2_visible": 0, "ex0_2_hidden": 0}),
-    "prompts-displayhook": (L00, {"ex0_1_gru_shapes": PROMPTS_AND_DISPLAYHOOK}, {"ex0_1_visible": 0, "ex0_1_hidden": 0}),
+    "prompts-displayhook": (L00, {"ex0_1_gru_shapes": PROMPTS_AND_DISPLAYHOOK},
+                            {"ex0_1_visible": 0, "ex0_1_hidden": 0}),
     "runtime-names": (L00, {"ex0_2_parameter_count": RUNTIME_NAMES}, {"ex0_2_visible": 0, "ex0_2_hidden": 0}),
     "looks-locked": (L00, {"ex0_3_initial_state": LOOKS_LOCKED}, {"ex0_3_visible": 0, "ex0_3_hidden": 0}),
     "exit-during-check": (L00, {"ex0_2_parameter_count": EXIT_DURING_CHECK}, {"ex0_2_visible": 0, "ex0_2_hidden": 0}),
@@ -195,8 +195,7 @@ FORGERS = {
        for route, source in FORBIDDEN_ROUTES.items()},
     "calls-reference": (L06, {"ex6_1_make_windows": REFERENCE_WINDOWS}, {"ex6_1_visible": 0, "ex6_1_hidden": 0}),
 }
-HONEST = {"solution-00": (L00, {}), "solution-01": (L01, {}), "solution-06": (L06, {}),
-          "writes-to-stderr": (L00, STDERR_HONEST)}
+HONEST = {"solution-00": (L00, {}), "solution-01": (L01, {}), "writes-to-stderr": (L00, STDERR_HONEST)}
 
 
 def looks_locked(nb):
@@ -226,7 +225,7 @@ def graded(tmp_path_factory):
     assert run.returncode == 0, run.stdout + run.stderr
     feedback = toolkit(course, "feedback")
     assert feedback.returncode == 0, feedback.stdout + feedback.stderr
-    return course, course.scores(L00) | course.scores(L01) | course.scores(L06)
+    return course, {**course.scores(L00), **course.scores(L01), **course.scores(L06)}
 
 
 @pytest.mark.parametrize("student", list(FORGERS))
@@ -281,7 +280,8 @@ def test_the_kernel_never_holds_the_hidden_checks(graded):
 
     printed = "".join(str(o.get("text", "")) for o in answer.outputs if o.output_type == "stream")
     assert len(printed) > 100, "the forger's answer cell printed what it found"
-    found = base64.b64decode(printed.strip() + "=" * (-len(printed.strip()) % 4), validate=False).decode("utf-8", "ignore")
+    text = printed.strip()
+    found = base64.b64decode(text + "=" * (-len(text) % 4), validate=False).decode("utf-8", "ignore")
     assert "hidden_checks" not in found.replace("import hidden_checks", "")
     assert not [line for line in hidden_lines(L00) if line in found]
 

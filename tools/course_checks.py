@@ -60,12 +60,12 @@ def check_type(value, expected_type, what):
     if not _is_instance(value, expected_type):
         types = expected_type if _isinstance(expected_type, _tuple) else (expected_type,)
         names = " or ".join(t.__name__ for t in types)
-        raise CheckFailed(f"{what}: expected {names}, got {_type(value).__name__}: {_repr(value):.100}")
+        raise CheckFailed(f"{what}: expected {names}, got {type_name(value)}: {_repr(value):.100}")
 
 
 def check_int(value, expected, what):
     """`value` must be an integer (not a bool) equal to `expected`."""
-    check(_is_int(value), f"{what}: expected an int, got {_type(value).__name__}: {_repr(value):.100}")
+    check(_is_int(value), f"{what}: expected an int, got {type_name(value)}: {_repr(value):.100}")
     check(_index(value) == expected, f"{what}: expected {expected}, got {_index(value)}")
 
 
@@ -228,7 +228,7 @@ class Check:
         """In a notebook: check the learner's answers here, in this kernel, for instant feedback."""
         watched = [watch_operators(answer, name, self.forbidden[name], self.exercise_name)
                    if name in self.forbidden and _callable(answer) else answer
-                   for name, answer in zip(self.answers, answers)]
+                   for name, answer in zip(self.answers, answers, strict=True)]
         self.run(*watched)
         print(self.passed_line)
 

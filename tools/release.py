@@ -11,8 +11,16 @@ import sys
 from pathlib import Path
 
 from course.commands import nbgrader
-from course.lessons import (REPO, SOLUTIONS, course_map_table, is_answer_cell, lesson_names, notebook_path, read,
-                            with_course_map)
+from course.lessons import (
+    REPO,
+    SOLUTIONS,
+    course_map_table,
+    is_answer_cell,
+    lesson_names,
+    notebook_path,
+    read,
+    with_course_map,
+)
 from tools.learner_access import stamp_student_notebooks, update_readme_badges
 
 CHECKS_FILE = REPO / "tools" / "course_checks.py"
@@ -30,7 +38,8 @@ def sync_check_cells(root=SOLUTIONS):
     return changed
 
 
-WORKING_HEADER = '''"""The course's working versions of Lesson {number}'s exercises, for a self-paced learner who is stuck.
+WORKING_HEADER = '''"""The course's working versions of Lesson {number}'s exercises, for a self-paced learner who is
+stuck.
 
 The lesson loads one only when your own answer does not pass its visible checks yet (``yours_or_working``), so that
 the rest of the lesson runs. Try each exercise first: reading this file before you have is reading the answers.

@@ -12,7 +12,6 @@
   and the command exits 1.
 """
 
-import csv
 import multiprocessing
 import os
 import shutil
@@ -22,7 +21,6 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from multiprocessing.connection import wait
-from pathlib import Path
 
 from course.lessons import lesson_names
 from grading.toolkit import gradebook, sandbox
@@ -30,35 +28,12 @@ from grading.toolkit.diagnose import folder_fingerprint
 from grading.toolkit.progress import Progress
 from grading.toolkit.settings import cell_timeout, default_jobs, format_bytes, kernel_memory, submission_timeout
 from grading.toolkit.shard import describe, in_shard
+from grading.toolkit.summary import SUMMARY_FIELDS, read_summary, write_summary  # noqa: F401 (the tests import them here)
 from grading.toolkit.worker import ERROR, GRADED, NOT_GRADABLE, Job, as_message, result, serve
-
-SUMMARY_FIELDS = ["student", "lesson", "score", "max_score", "status", "reason", "seconds", "graded_at",
-                  "fingerprint"]
 
 
 class Interrupted(Exception):
     pass
-
-
-# --- the summary file: what has been graded, how, and why it scored what it did ---------------------------------
-
-def read_summary(path):
-    """{(student, lesson): row} from ``autograde-summary.csv`` ({} if there is none yet)."""
-    if not Path(path).is_file():
-        return {}
-    with open(path, newline="") as f:
-        return {(row["student"], row["lesson"]): row for row in csv.DictReader(f)}
-
-
-def write_summary(path, rows):
-    """Atomically (write, then rename): a run killed mid-write leaves the previous complete file."""
-    path = Path(path)
-    partial = path.with_suffix(".csv.partial")
-    with open(partial, "w", newline="") as f:
-        writer = csv.DictWriter(f, SUMMARY_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows[key] for key in sorted(rows))
-    os.replace(partial, path)
 
 
 # --- what to grade -------------------------------------------------------------------------------------------------

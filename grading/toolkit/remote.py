@@ -77,7 +77,7 @@ class Session:
         self.sock.settimeout(left)
         try:
             return codec.receive(self.sock)
-        except socket.timeout:
+        except TimeoutError:
             raise CheckerLost("the check ran past the cell's time limit") from None
         except (EOFError, OSError, ValueError) as error:
             raise CheckerLost(f"the kernel stopped answering ({error})") from None
@@ -241,7 +241,8 @@ class _Pickler(pickle.Pickler):
             wrapped = obj.module
             attributes = {k: v for k, v in vars(wrapped).items()
                           if not k.startswith("_") and type(v) in (bool, int, float, str, tuple, type(None))}
-            parameters = {n: (list(p.shape), str(p.dtype).removeprefix("torch.")) for n, p in wrapped.named_parameters()}
+            parameters = {n: (list(p.shape), str(p.dtype).removeprefix("torch."))
+                          for n, p in wrapped.named_parameters()}
             return ("proxy", number, attributes, parameters)
         return None
 
@@ -258,7 +259,7 @@ def _copy_back(originals, states):
         return
     from course_checks import CountCalls
 
-    for original, state in zip(originals, states):
+    for original, state in zip(originals, states, strict=True):
         if type(state) is not dict or isinstance(original, CountCalls):
             continue
         try:
@@ -314,12 +315,12 @@ class Listener:
         self.sock.settimeout(max(0.01, deadline - time.monotonic()))
         try:
             connection, _ = self.sock.accept()
-        except (socket.timeout, OSError):
+        except (TimeoutError, OSError):
             raise CheckerLost("the kernel did not start the check (its cell ended without connecting)") from None
         connection.settimeout(max(0.01, deadline - time.monotonic()))
         try:
             hello, _ = codec.receive(connection)
-        except (EOFError, OSError, ValueError, socket.timeout) as error:
+        except (TimeoutError, EOFError, OSError, ValueError) as error:
             connection.close()
             raise CheckerLost(f"the kernel did not start the check ({error})") from None
         if hello.get("op") != "hello" or hello.get("token") != self.token:

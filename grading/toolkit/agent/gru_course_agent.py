@@ -19,9 +19,8 @@ import pickle
 import socket
 import sys
 
-import torch
-
 import gru_course_codec as codec
+import torch
 
 _connection = None  # the socket of the request being served (a proxy call goes back through it)
 
@@ -130,7 +129,10 @@ def _call(header, blobs, handles):
     if header.get("watch"):
         import course_checks
 
-        result, operators = course_checks.call_watching_operators(target, args, kwargs, header.get("marker", "x"))
+        try:
+            result, operators = course_checks.call_watching_operators(target, args, kwargs, header.get("marker", "x"))
+        except course_checks.OperatorsUnseen:  # the learner's code stopped the profiler: the grader fails the check
+            return {"value": None, "synced": []}, None
         operators = sorted(set(operators))
     else:
         result, operators = target(*args, **kwargs), None
