@@ -3,10 +3,9 @@ in its own process; the notebook's hidden check cells call them (``hidden_checks
 import random
 
 import torch
-from torch import nn
-
 from course_checks import check_int, exercise, while_checking
 from lesson_checks import check_gru_shapes, check_initial_state, seeded
+from torch import nn
 
 
 def shapes_from_pytorch(config):

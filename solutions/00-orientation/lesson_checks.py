@@ -7,9 +7,8 @@ PyTorch's own or written out.
 import contextlib
 
 import torch
-from torch import nn
-
 from course_checks import CheckFailed, check, check_int, check_shape, check_tensor, check_type, exercise, while_checking
+from torch import nn
 
 
 @contextlib.contextmanager
