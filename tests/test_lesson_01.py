@@ -408,3 +408,15 @@ def test_no_module_released_with_the_lesson_computes_a_gru_step():
                 assert not same, f"{path.name}: {name} computes nn.GRUCell's step"
     finally:
         sys.path.remove(str(folder))
+
+
+def test_no_cell_but_an_answer_cell_computes_a_gate():
+    """A GRU step written out (a reference implementation, "the notebook's own version") needs a sigmoid: only answer
+    cells may compute one."""
+    import re
+
+    from course.lessons import is_answer_cell, notebook_path, read
+
+    sigmoid = re.compile(r"(torch|F|functional)\.sigmoid|\.sigmoid_?\(")
+    cells = [cell for cell in read(notebook_path(LESSON)).cells if cell.cell_type == "code"]
+    assert not [cell.source[:60] for cell in cells if not is_answer_cell(cell) and sigmoid.search(cell.source)]

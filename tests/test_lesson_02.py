@@ -310,3 +310,15 @@ def test_every_gru_forward_mistake_fails_the_hidden_checks(mistake):
 def test_the_checks_name_the_mistake_or_the_configuration(mistake, grade_id, told):
     messages = run_check_cells(LESSON, {"ex2_4_gru_forward": FORWARD_MISTAKES[mistake]})
     assert messages[grade_id] is not None and told in messages[grade_id], messages[grade_id]
+
+
+def test_no_cell_but_an_answer_cell_computes_a_gate():
+    """The lesson's GRU cell is PyTorch's own (torch.gru_cell): a GRU step written out, the answer to Lesson 01's
+    Exercise 1.2, needs a sigmoid, and only answer cells may compute one."""
+    import re
+
+    from course.lessons import is_answer_cell, notebook_path, read
+
+    sigmoid = re.compile(r"(torch|F|functional)\.sigmoid|\.sigmoid_?\(")
+    cells = [cell for cell in read(notebook_path(LESSON)).cells if cell.cell_type == "code"]
+    assert not [cell.source[:60] for cell in cells if not is_answer_cell(cell) and sigmoid.search(cell.source)]
