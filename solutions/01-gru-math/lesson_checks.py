@@ -3,7 +3,7 @@
 They use the course's check library, ``course_checks.py``. The hidden checks, which run when a notebook is graded,
 are in ``hidden_checks.py`` (instructors only). Nothing here computes an exercise's answer: expected values are
 written out, or PyTorch's own (``nn.GRUCell``); the classic mistakes are ``nn.GRUCell`` with its weights rearranged
-(``gru_weight_mistakes``) and the paper-v3 cell of ``gru_paper_v3.py``, which is not PyTorch's GRU.
+(``gru_weight_mistakes``).
 """
 import contextlib
 
@@ -19,7 +19,6 @@ from course_checks import (
     gru_weight_mistakes,
     while_checking,
 )
-from gru_paper_v3 import paper_v3_cell
 from torch import nn
 
 GRU_PARAMETER_NAMES = ("W_ir", "W_iz", "W_in", "W_hr", "W_hz", "W_hn", "b_ir", "b_iz", "b_in", "b_hr", "b_hz", "b_hn")
@@ -93,8 +92,7 @@ def exercise_1_2(gru_cell):
     with seeded(11):
         module = nn.GRUCell(4, 3)
         x, h = torch.randn(2, 4), torch.randn(2, 3)
-    paper = {PAPER_V3: lambda: paper_v3_cell(x, h, *(p.detach() for p in module.parameters()))}
-    check_gru_cell(gru_cell, module, x, h, "gru_cell for a batch of 2 (H_in=4, H=3)", paper)
+    check_gru_cell(gru_cell, module, x, h, "gru_cell for a batch of 2 (H_in=4, H=3)")
 
 
 # --- Exercise 1.3 -------------------------------------------------------------------------------------------------
