@@ -3,7 +3,7 @@
 They use the course's check library, ``course_checks.py``. The hidden checks, which run when a notebook is graded,
 are in ``hidden_checks.py`` (instructors only). Nothing here computes an exercise's answer: expected values are
 written out, or PyTorch's own (``nn.GRUCell``); the classic mistakes are ``nn.GRUCell`` with its weights rearranged
-(``gru_weight_mistakes``).
+(``gru_weight_mistakes``) and the paper-v3 cell of ``gru_paper_v3.py``, which is not PyTorch's GRU.
 """
 import contextlib
 
@@ -19,6 +19,7 @@ from course_checks import (
     gru_weight_mistakes,
     while_checking,
 )
+from gru_paper_v3 import paper_v3_cell
 from torch import nn
 
 GRU_PARAMETER_NAMES = ("W_ir", "W_iz", "W_in", "W_hr", "W_hz", "W_hn", "b_ir", "b_iz", "b_in", "b_hr", "b_hz", "b_hn")
@@ -92,7 +93,9 @@ def exercise_1_2(gru_cell):
     with seeded(11):
         module = nn.GRUCell(4, 3)
         x, h = torch.randn(2, 4), torch.randn(2, 3)
-    check_gru_cell(gru_cell, module, x, h, "gru_cell for a batch of 2 (H_in=4, H=3)")
+    weights = [p.detach() for p in (module.weight_ih, module.weight_hh, module.bias_ih, module.bias_hh)]
+    paper = {PAPER_V3: lambda: paper_v3_cell(x, h, *weights)}
+    check_gru_cell(gru_cell, module, x, h, "gru_cell for a batch of 2 (H_in=4, H=3)", paper)
 
 
 # --- Exercise 1.3 -------------------------------------------------------------------------------------------------
