@@ -168,13 +168,10 @@ def gru_cell({CELL_ARGS}):
         pass
     return torch._VF.gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)
 ''',
-    "shipped-reference": f'''
+    "uploads-the-answers": f'''
 def gru_cell({CELL_ARGS}):
-    import gru_reference
-    H = weight_hh.shape[1]
-    zeros = weight_ih.new_zeros(3 * H)
-    return gru_reference.gru_step(x, h, weight_ih, weight_hh, zeros if bias_ih is None else bias_ih,
-                                  zeros if bias_hh is None else bias_hh)[-1]
+    import working_versions  # the self-paced answers, uploaded next to the notebook: never in a grading kernel
+    return working_versions.gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)
 ''',
 }
 
@@ -223,6 +220,8 @@ def graded(tmp_path_factory):
     for student, (lesson, answers, _) in FORGERS.items():
         nb = with_answers(course.source(lesson), answers)
         course.submit(student, lesson, looks_locked(nb) if student == "looks-locked" else nb)
+    uploaded = course.root / "grading" / "submitted" / "uploads-the-answers" / L01 / "working_versions.py"
+    uploaded.write_text((REPO / "notebooks" / L01 / "working_versions.py").read_text())
     for student, (lesson, answers) in HONEST.items():
         course.submit(student, lesson, with_answers(course.source(lesson), answers))
     run = toolkit(course, "autograde", "--jobs", "2")
