@@ -8,16 +8,13 @@ values of lesson_checks.py's fixed examples, computed by these references.
 """
 import copy
 
+import lesson_checks as visible
 import torch
 import torch.nn.functional as F
+from course_checks import CheckFailed, check, check_tensor, exercise
+from lesson_checks import CPU, DEVICE
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-
-import lesson_checks as visible
-from course_checks import CheckFailed, check, check_tensor, exercise, while_checking
-from lesson_checks import DEVICE
-
-CPU = torch.device("cpu")
 
 # ----------------------------------------------------------------------------------------------------------------
 # Exercise 5.1 · collate
@@ -254,13 +251,25 @@ OPTIMIZERS = {"SGD(lr=0.1, momentum=0.9)": lambda parameters: torch.optim.SGD(pa
               "Adam(lr=0.01)": lambda parameters: torch.optim.Adam(parameters, lr=0.01)}
 
 
-def parameters_after(model, optimizer, batch, max_norm, mistake=None, previous_gradients=None):
-    """The parameters of a copy of (model, optimizer) after a reference step (or a known wrong one), and the
-    gradients the step leaves."""
+def cpu_copy(model, optimizer):
+    """A copy of (model, optimizer) on the CPU, where the reference steps run: on a GPU, cuDNN may compute in TF32
+    in the grader's process (the learner's kernel turns it off), and the CPU is the course's reference."""
     twin, twin_optimizer = copy.deepcopy((model, optimizer))
+    twin.to("cpu")  # moves the parameters in place: the optimizer still holds them
+    for state in twin_optimizer.state.values():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                state[key] = value.cpu()
+    return twin, twin_optimizer
+
+
+def parameters_after(model, optimizer, batch, max_norm, mistake=None, previous_gradients=None):
+    """The parameters of a CPU copy of (model, optimizer) after a reference step (or a known wrong one), and the
+    gradients the step leaves."""
+    twin, twin_optimizer = cpu_copy(model, optimizer)
     if previous_gradients is not None:
         for parameter, gradient in zip(twin.parameters(), previous_gradients, strict=True):
-            parameter.grad = None if gradient is None else gradient.clone()
+            parameter.grad = None if gradient is None else gradient.cpu().clone()
     loss = reference_step(twin, batch, twin_optimizer, max_norm, mistake)
     gradients = [None if p.grad is None else p.grad.detach().clone() for p in twin.parameters()]
     return loss, [p.detach().clone() for p in twin.parameters()], gradients
@@ -277,26 +286,28 @@ def check_steps(train_step, seed, batches, optimizer_name, max_norm, on=CPU, dty
         batch = visible.step_batch(lengths, input_size=input_size, num_classes=num_classes, dtype=dtype,
                                    generator=generator)
         what = visible.step_what(model, optimizer_name, max_norm, lengths, step, len(batches), on) + f", {dtype}"
-        before_model, before_optimizer = copy.deepcopy((model, optimizer))
+        before_model, before_optimizer = cpu_copy(model, optimizer)
         expected_loss, expected, gradients = parameters_after(before_model, before_optimizer, batch, max_norm)
         loss = visible.step_of(train_step, model, batch, optimizer, max_norm, what)
         rtol = 1e-9 if dtype == torch.float64 else 1e-5
         check(abs(loss - expected_loss) <= rtol * max(1.0, abs(expected_loss)),
               f"{what}: returned loss {loss:.7g}, expected the batch's loss before the update, {expected_loss:.7g}")
-        got = [p.detach().clone() for p in model.parameters()]
-        names = [name for name, _ in model.named_parameters()]
-        if not all(visible.close(a.cpu(), b.cpu()) if dtype == torch.float32 else torch.allclose(a, b)
-                   for a, b in zip(got, expected, strict=True)):
+        got = [p.detach().cpu().clone() for p in model.parameters()]
+
+        def same(first, second):
+            same_one = visible.close if dtype == torch.float32 else torch.allclose
+            return all(same_one(a, b) for a, b in zip(first, second, strict=True))
+
+        if not same(got, expected):
             for mistake, message in STEP_MISTAKES.items():
                 if mistake == "no zero_grad" and previous_gradients is None:
                     continue
                 _, wrong, _ = parameters_after(before_model, before_optimizer, batch, max_norm, mistake,
                                                previous_gradients if mistake == "no zero_grad" else None)
-                if all(torch.allclose(a, b) for a, b in zip(got, wrong, strict=True)) and not all(
-                        torch.allclose(a, b) for a, b in zip(expected, wrong, strict=True)):
+                if same(got, wrong) and not same(expected, wrong):
                     raise CheckFailed(f"{what}: the parameters after the step are {message}")
-        for name, value, want in zip(names, got, expected, strict=True):
-            check_tensor(value, want, f"{what}: {name} after the step")
+            for (name, _), value, want in zip(model.named_parameters(), got, expected, strict=True):
+                check_tensor(value, want, f"{what}: {name} after the step")
         previous_gradients = gradients
 
 

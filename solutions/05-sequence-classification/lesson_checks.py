@@ -12,13 +12,23 @@ import math
 
 import torch
 import torch.nn.functional as F
+from course_checks import (
+    CheckFailed,
+    check,
+    check_shape,
+    check_tensor,
+    check_type,
+    exercise,
+    is_module,
+    parameters_of,
+    type_name,
+    while_checking,
+)
 from torch import nn
-
-from course_checks import (CheckFailed, check, check_shape, check_tensor, check_type, exercise, is_module,
-                           parameters_of, type_name, while_checking)
 
 # The checks' device: a GPU when there is one (the answers must work on any device), else the CPU.
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+CPU = torch.device("cpu")
 
 
 def on_device(on):
@@ -177,7 +187,7 @@ MISTAKE_LOGITS = {
 CLASSIFIER_TOLERANCE = dict(rtol=1e-4, atol=1e-5)  # float32 GRUs on different machines agree to about 1e-6
 
 
-def classifier_what(sizes, num_layers, bidirectional, lengths, extra_padding=0, on=torch.device("cpu")):
+def classifier_what(sizes, num_layers, bidirectional, lengths, extra_padding=0, on=CPU):
     input_size, hidden_size, num_classes = sizes
     return (f"SequenceClassifier({input_size}, {hidden_size}, {num_classes}, num_layers={num_layers}, "
             f"bidirectional={bidirectional}) with the checks' state_dict, on lengths {lengths}"
@@ -239,8 +249,8 @@ def diagnose_classifier(model, x, lengths, got, expected, mistakes, bias, on):
     count = len(lengths)
     order = torch.sort(lengths, descending=True, stable=True).indices
     if count > 1 and not torch.equal(order, torch.arange(count)) and close(got, expected[order]):
-        return ("the logits come back sorted by length; return them in the batch's order (sort back, or use "
-                "enforce_sorted=False)")
+        return ("those of the batch sorted by length, longest first: return them in the batch's order (sort back, "
+                "or use enforce_sorted=False)")
     for mistake, wrong in mistakes.items():
         if close(got, wrong):
             return mistake
@@ -261,7 +271,7 @@ def diagnose_classifier(model, x, lengths, got, expected, mistakes, bias, on):
 
 
 def check_classifier_against(SequenceClassifier, sizes, num_layers, bidirectional, lengths, state, x, expected,
-                             mistakes=None, extra_padding=0, on=torch.device("cpu")):
+                             mistakes=None, extra_padding=0, on=CPU):
     """The model with `state` loaded, on (x, lengths): logits equal to `expected` (N, C), each sequence's equal
     to its logits alone; when they differ, the message names the known mistake that explains them."""
     what = classifier_what(sizes, num_layers, bidirectional, lengths, extra_padding, on)
@@ -384,15 +394,16 @@ def masked_loss_of(masked_cross_entropy, logits, targets, lengths, what):
 
 
 def named_masked_mistake(value, expected, mistakes, tolerance):
-    """The first of `mistakes` ({name: value}) that `value` equals and `expected` does not, or None."""
-    for name, wrong in mistakes.items():
-        if abs(wrong - expected) > tolerance * max(1.0, abs(expected)) and (
-                abs(value - wrong) <= tolerance * max(1.0, abs(wrong))):
-            return name
-    return None
+    """The mistakes of `mistakes` ({name: value}) that `value` equals and `expected` does not, named; or None."""
+    names = [name for name, wrong in mistakes.items()
+             if abs(wrong - expected) > tolerance * max(1.0, abs(expected))
+             and abs(value - wrong) <= tolerance * max(1.0, abs(wrong))]
+    if not names:
+        return None
+    return " and ".join(names) + (" (for this batch these give the same value)" if len(names) > 1 else "")
 
 
-def check_masked_example(masked_cross_entropy, name, on=torch.device("cpu")):
+def check_masked_example(masked_cross_entropy, name, on=CPU):
     example = MASKED_EXAMPLES[name]
     lengths, dtype = torch.tensor(example["lengths"]), example["dtype"]
     logits, targets = masked_example(example["lengths"], example["steps"], example["classes"], dtype)
@@ -469,7 +480,7 @@ def copy_of(batch):
     return tuple(t.clone() for t in batch)
 
 
-def step_what(model, optimizer_name, max_norm, lengths, step, steps, on=torch.device("cpu")):
+def step_what(model, optimizer_name, max_norm, lengths, step, steps, on=CPU):
     return (f"train_step(StepFixture(num_layers={model.gru.num_layers}, bidirectional={model.gru.bidirectional}), "
             f"{optimizer_name}, max_norm={max_norm:g}{on_device(on)}), step {step} of {steps} (batch lengths "
             f"{lengths})")
