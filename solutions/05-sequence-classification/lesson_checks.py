@@ -446,9 +446,9 @@ class StepFixture(nn.Module):
 
     def __init__(self, input_size=3, hidden_size=4, num_classes=5, num_layers=1, bidirectional=False):
         super().__init__()
-        self.gru = nn.GRU(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
-                          batch_first=True)
-        self.head = nn.Linear((2 if bidirectional else 1) * hidden_size, num_classes)
+        directions = 2 if bidirectional else 1
+        self.gru = nn.GRU(input_size, hidden_size, num_layers, batch_first=True, bidirectional=bidirectional)
+        self.head = nn.Linear(directions * hidden_size, num_classes)
         self.register_buffer("training_calls", torch.zeros((), dtype=torch.int64))
 
     def forward(self, x, lengths):
