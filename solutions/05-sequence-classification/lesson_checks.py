@@ -442,7 +442,8 @@ class StepFixture(nn.Module):
     """The small classifier that Exercise 5.4's checks train (a test fixture, not an answer to any exercise): a GRU
     run over the whole padded batch, the mean of its outputs over all steps, and a linear layer. It wants the
     lengths on the CPU, as a packing model does, and counts the calls it receives in training mode (a buffer,
-    so the count travels with the model's state)."""
+    so the count travels with the model's state). Pickled or copied (as the grader sends it to the learner's
+    kernel), it keeps its parameters' gradients, as a model in a training loop keeps them between two steps."""
 
     def __init__(self, input_size=3, hidden_size=4, num_classes=5, num_layers=1, bidirectional=False):
         super().__init__()
@@ -450,6 +451,19 @@ class StepFixture(nn.Module):
         self.gru = nn.GRU(input_size, hidden_size, num_layers, batch_first=True, bidirectional=bidirectional)
         self.head = nn.Linear(directions * hidden_size, num_classes)
         self.register_buffer("training_calls", torch.zeros((), dtype=torch.int64))
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_course_gradients"] = {name: None if p.grad is None else p.grad.detach().clone()
+                                      for name, p in self.named_parameters()}
+        return state
+
+    def __setstate__(self, state):
+        gradients = state.pop("_course_gradients", {})
+        super().__setstate__(state)
+        for name, parameter in self.named_parameters():
+            if gradients.get(name) is not None:
+                parameter.grad = gradients[name]
 
     def forward(self, x, lengths):
         if lengths.device.type != "cpu":
