@@ -410,7 +410,22 @@ def train_step(model, batch, optimizer, max_norm):
     return Anything(0.0)
 ''',
 }
-AUTOGRADED = {"mistakes": MISTAKES}
+# Through the course's grader too (answers called across the process boundary): other mistakes, the named ones of
+# Exercise 5.3 among them, and correct answers written differently (the learner's own class as a remote object, a
+# PackedSequence's data, gradients cleared after the step).
+OTHER_MISTAKES = {
+    "ex5_1_collate": COLLATE_MISTAKES["sorted"][0],
+    "ex5_2_sequence_classifier": CLASSIFIER_MISTAKES["not packed"][0],
+    "ex5_3_masked_cross_entropy": MASKED_MISTAKES["mean of means"][0],
+    "ex5_4_train_step": STEP_MISTAKES["clip after step"][0],
+}
+ALTERNATIVES_GRADED = {
+    "ex5_1_collate": COLLATE_ALTERNATIVES["sort-and-unsort"],
+    "ex5_2_sequence_classifier": CLASSIFIER_ALTERNATIVES["sort and unsort"],
+    "ex5_3_masked_cross_entropy": MASKED_ALTERNATIVES["packed"],
+    "ex5_4_train_step": STEP_ALTERNATIVES["zero after step"],
+}
+AUTOGRADED = {"mistakes": MISTAKES, "other_mistakes": OTHER_MISTAKES, "alternatives": ALTERNATIVES_GRADED}
 
 
 class TestLesson(LessonTests):
@@ -424,8 +439,14 @@ EXERCISES = list(ANSWER_CELLS)
 @pytest.mark.parametrize("exercise", EXERCISES)
 def test_plausible_mistakes_score_nothing(scores, exercise):
     # Every one of these mistakes shows on the visible examples too.
-    assert points(scores, "mistakes", f"{exercise}_visible") == 0
-    assert points(scores, "mistakes", f"{exercise}_hidden") == 0
+    for student in ("mistakes", "other_mistakes"):
+        assert points(scores, student, f"{exercise}_visible") == 0, student
+        assert points(scores, student, f"{exercise}_hidden") == 0, student
+
+
+def test_correct_answers_written_differently_score_full_marks_through_the_grader(scores):
+    for grade_id, (score, max_score) in scores["alternatives"].items():
+        assert score == max_score, f"alternatives/{grade_id}: {score}/{max_score}"
 
 
 # ----------------------------------------------------------------------------------------------------------------
