@@ -214,7 +214,7 @@ def built_classifier(SequenceClassifier, sizes, num_layers, bidirectional, state
 
 
 def logits_of(model, x, lengths, what):
-    """The model's logits for (x, lengths), checked to be an (N, C) tensor (named: a batch of one squeezed)."""
+    """The model's logits for (x, lengths) (given copies), checked to be a tensor."""
     with while_checking(what):
         logits = model(x.clone(), lengths.clone())
     check_type(logits, torch.Tensor, f"{what}: logits")
