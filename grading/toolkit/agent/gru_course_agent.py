@@ -137,7 +137,11 @@ def _call(header, blobs, handles):
     target = handles.get(header.get("target"))
     if header.get("method"):
         target = getattr(target, header["method"])
-    args, kwargs = _Unpickler(blobs[0], handles).load()
+    args, kwargs, grads = _Unpickler(blobs[0], handles).load()
+    for value, module_grads in zip(_arguments_in_order(args, kwargs), grads, strict=False):
+        if module_grads and isinstance(value, torch.nn.Module):
+            for name, parameter in value.named_parameters():
+                parameter.grad = module_grads.get(name)
     if header.get("watch"):
         import course_checks
 
