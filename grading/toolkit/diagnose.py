@@ -163,8 +163,12 @@ def grading_problems(nb, cell_timeout, kernel_memory):
 
 def cut_cells(nb):
     """Labels of the cells whose output ``SafeExecute`` cut (``budget.CUT_NOTE``)."""
-    return [_grade_id(cell) or f"cell {index}" for index, cell in enumerate(nb.cells) if cell.cell_type == "code"
-            and any(CUT_NOTE in str(o.get("text", "")) for o in cell.get("outputs", []) if o.get("output_type") == "stream")]
+    def was_cut(cell):
+        streams = [o for o in cell.get("outputs", []) if o.get("output_type") == "stream"]
+        return any(CUT_NOTE in str(o.get("text", "")) for o in streams)
+
+    return [_grade_id(cell) or f"cell {index}" for index, cell in enumerate(nb.cells)
+            if cell.cell_type == "code" and was_cut(cell)]
 
 
 def reason(notes, failed):

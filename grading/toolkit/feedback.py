@@ -73,11 +73,13 @@ def feedback(course, wanted=None, out=print):
 
     placeholders = 0
     for (student, lesson), row in sorted(summary.items()):
-        if row["status"] not in ("graded", "review") and (not wanted or lesson in wanted) and not id_problem(student):
-            write_placeholder(course, student, lesson, row)
-            placeholders += 1
+        if row["status"] in ("graded", "review") or (wanted and lesson not in wanted) or id_problem(student):
+            continue
+        write_placeholder(course, student, lesson, row)
+        placeholders += 1
 
-    out(f"feedback: {pages - len(leaked) - len(unsafe)} pages from nbgrader and {placeholders} for submissions that could "
+    shown = pages - len(leaked) - len(unsafe)
+    out(f"feedback: {shown} pages from nbgrader and {placeholders} for submissions that could "
         f"not be graded, in {course.feedback.relative_to(course.root)}/<student>/<lesson>/")
     if cut:
         out("cut: these pages show only part of the notebook (over the size limit of a feedback page):\n  "

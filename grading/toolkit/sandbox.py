@@ -30,12 +30,12 @@ message that says how to install it.
 
 import functools
 import os
-import weakref
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import weakref
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
