@@ -14,6 +14,7 @@ import sys
 import tempfile
 import zipfile
 
+import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
@@ -297,27 +298,26 @@ for i in range(0, len(shared), 4096):
 print("SHARED ALLOCATED")
 ''' + SOLUTION_EX0_3
 
+# Fill the kernel's IPC folder (where its connection file is) with 40 MiB.
 FILL_IPC = '''
 import os, sys
-_ipc = os.path.dirname([a for a in sys.argv if a.endswith(".json")][0])
-_n = 0
+ipc_folder = os.path.dirname([a for a in sys.argv if a.endswith(".json")][0])
+written = 0
 try:
-    for _i in range(40):
-        with open(os.path.join(_ipc, f"fill{_i}"), "wb") as _f:
-            _f.write(b"x" * 2**20)
-        _n += 1
-    print("IPC wrote", _n, "MiB")
-except OSError as _e:
-    print("IPC stopped at", _n, "MiB:", _e.strerror)
+    for number in range(40):
+        with open(os.path.join(ipc_folder, f"fill{number}"), "wb") as fill:
+            fill.write(b"x" * 2**20)
+        written += 1
+    print("IPC wrote", written, "MiB")
+except OSError as error:
+    print("IPC stopped at", written, "MiB:", error.strerror)
 '''
 
-ANSI_ERROR = '''
-def gru_parameter_count(*args, **kwargs):
-    raise ValueError("\\x1b[2J\\x1b]0;owned\\x07\\x1b[31mred\\x00\\x08 =HYPERLINK(1),7,graded")
-'''
+# An error message that would clear the instructor's terminal, retitle it and forge a CSV row.
+ANSI_ERROR = 'raise ValueError("\\x1b[2J\\x1b]0;owned\\x07\\x1b[31mred\\x00\\x08 =HYPERLINK(1),7,graded")\n'
 
-HONEST = {"ada": (7, ""), "jane.doe@uni.edu": (7, ""), "bo": (1, "ex0_2_hidden")}
-BAD_IDS = ["+1", '=HYPERLINK("http://evil","x")', "-1+1"]
+HONEST = {"jane.doe@uni.edu": (7, ""), "bo": (1, "ex0_2_hidden")}
+BAD_IDS = ["+1", '=HYPERLINK("evil","x")', "-1+1"]
 
 
 def set_grade_meta(nb, grade_id, key, value):
@@ -331,26 +331,23 @@ def set_grade_meta(nb, grade_id, key, value):
 
 
 def make_class(course):
+    """Two honest students; three folders named with ids that break the rule; "resources" (its IPC folder filled,
+    then more shared memory than the cap); "mallory" (an error message full of control characters, links that
+    would run code in the feedback page, and 11 MiB of output in added cells); two notebooks with malformed
+    nbgrader metadata (one crashes nbgrader, one would crash the toolkit)."""
     source, blank = course.source(LESSON), course.student_version(LESSON)
-    course.submit("ada", LESSON, source)
     course.submit("jane.doe@uni.edu", LESSON, source)
     course.submit("bo", LESSON, with_answers(blank, {"ex0_2_parameter_count": WRONG_EX0_2}))
     for student in BAD_IDS:
         course.submit(student, LESSON, source)
-    course.submit("shm", LESSON, with_answers(source, {"ex0_3_initial_state": SHARED_MEMORY}))
-    ipc = with_answers(source, {"ex0_3_initial_state": "import os\nos._exit(1)\n"})
-    ipc.cells[18].source = FILL_IPC + ipc.cells[18].source  # ex0_1's answer fills the IPC folder first
-    course.submit("ipc", LESSON, ipc)
-    flood = with_answers(source, {})
-    flood.cells += [new_code_cell(f"print('{i}' * (19 * 2**20 // 10))") for i in range(6)]  # 1.9 MiB each
-    course.submit("flood", LESSON, flood)
-    course.submit("ansi", LESSON, with_answers(source, {"ex0_2_parameter_count": ANSI_ERROR}))
-    xss = with_answers(source, {})
-    xss.cells.append(new_markdown_cell(HOSTILE_MARKDOWN))
-    course.submit("xss", LESSON, xss)
+    resources = with_answers(source, {"ex0_3_initial_state": SHARED_MEMORY})
+    resources.cells[18].source = FILL_IPC + resources.cells[18].source  # ex0_1's answer fills the IPC folder
+    course.submit("resources", LESSON, resources)
+    mallory = with_answers(source, {"ex0_2_parameter_count": ANSI_ERROR})
+    mallory.cells.append(new_markdown_cell(HOSTILE_MARKDOWN))
+    mallory.cells += [new_code_cell(f"print('{i}' * (19 * 2**20 // 10))") for i in range(6)]  # 1.9 MiB each
+    course.submit("mallory", LESSON, mallory)
     course.submit("points-str", LESSON, set_grade_meta(with_answers(source, {}), "ex0_1_visible", "points", "abc"))
-    course.submit("schema-99", LESSON, set_grade_meta(with_answers(source, {}), "ex0_1_gru_shapes",
-                                                       "schema_version", 99))
     course.submit("meta-not-dict", LESSON, set_grade_meta(with_answers(source, {}), "ex0_1_gru_shapes", None, "x"))
 
 
@@ -390,18 +387,18 @@ def test_the_batch_completes_with_exit_0_and_the_honest_scores_intact(batch):
         row = rows[(student, LESSON)]
         assert (row["status"], float(row["score"])) == ("graded", score), row
         assert reason in row["reason"] and (reason or row["reason"] == ""), row
-    assert float(rows[("xss", LESSON)]["score"]) == 7 and rows[("xss", LESSON)]["reason"] == ""
+    assert set(rows) == {(s, LESSON) for s in [*HONEST, "resources", "mallory", "points-str", "meta-not-dict"]}
 
 
 def test_ids_that_break_the_rule_are_refused_by_name(batch):
     course, runs, _ = batch
-    out = runs["autograde"].stdout
-    refused = out.split("refused (not graded, not recorded):", 1)[1]
+    refused = runs["autograde"].stdout.split("refused (not graded, not recorded):", 1)[1]
     for student in BAD_IDS:
-        assert student in refused and "breaks the id rule" in refused, student
+        assert f"grading/submitted/{student}: refused: student id" in refused, student
     with opened(course.db_url) as gb:
         assert not {s.id for s in gb.students} & set(BAD_IDS)
-    assert not {s for s, _ in summary(course)} & set(BAD_IDS)
+    for folder in (course.root / "grading" / "feedback").iterdir():
+        assert folder.name not in BAD_IDS
 
 
 def test_submissions_that_crash_nbgrader_are_recorded_with_the_reason(batch):
@@ -410,69 +407,72 @@ def test_submissions_that_crash_nbgrader_are_recorded_with_the_reason(batch):
     assert rows[("points-str", LESSON)]["status"] == "not-gradable"
     assert "nbgrader crashed on this submission: ValueError: could not convert string to float" in \
         rows[("points-str", LESSON)]["reason"]
-    assert rows[("schema-99", LESSON)]["status"] == "not-gradable"
-    assert "nbgrader crashed on this submission" in rows[("schema-99", LESSON)]["reason"]
+    assert rows[("meta-not-dict", LESSON)]["status"] == "not-gradable"
     assert rows[("meta-not-dict", LESSON)]["reason"].startswith("malformed nbgrader metadata: cell 18")
     assert (course.root / "grading" / "autograde-errors" / f"points-str--{LESSON}.log").is_file()
-    assert "errors" not in runs["autograde"].stdout.split("summary:")[-1]
+    assert ", 0 errors" in runs["autograde"].stdout and "the next run retries them" not in runs["autograde"].stdout
 
 
 def test_shared_memory_counts_against_the_memory_cap(batch):
     course, _, _ = batch
     if quotas.cgroup_base() is None:
         pytest.skip("no memory cgroup can be made here: shared memory is bounded only by the sandbox's tmpfs sizes")
-    row = summary(course)[("shm", LESSON)]
+    row = summary(course)[("resources", LESSON)]
     assert "ex0_3_initial_state: the kernel died" in row["reason"] and float(row["score"]) == 5, row
+    assert "SHARED ALLOCATED" not in graded_outputs(course, "resources")
 
 
-def test_the_ipc_folder_is_capped_and_removed_after_a_killed_kernel(batch):
+def graded_outputs(course, student):
+    nb = nbformat.read(str(course.root / "grading" / "autograded" / student / LESSON / f"{LESSON}.ipynb"), 4)
+    return "\n".join(str(o.get("text", "")) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_the_ipc_folder_is_capped_and_removed_after_the_kernel(batch):
     course, _, leftovers = batch
     assert leftovers == []  # no IPC folder, no worker folder left in the run's temporary folder
-    graded = (course.root / "grading" / "autograded" / "ipc" / LESSON / f"{LESSON}.ipynb").read_text()
     if os.geteuid() == 0:
-        assert "IPC stopped at" in graded and "No space left on device" in graded
-    row = summary(course)[("ipc", LESSON)]
-    assert "ex0_3_initial_state: the kernel died" in row["reason"]
+        assert re.search(r"IPC stopped at \d MiB: No space left on device", graded_outputs(course, "resources"))
     base = quotas.cgroup_base()
     assert base is None or not list(base[1].glob(f"{quotas.CGROUP_PREFIX}*"))
 
 
 def test_output_is_capped_per_submission_and_the_row_says_so(batch):
     course, runs, _ = batch
-    row = summary(course)[("flood", LESSON)]
-    assert float(row["score"]) == 7 and "output cut" in row["reason"], row
-    graded = course.root / "grading" / "autograded" / "flood" / LESSON / f"{LESSON}.ipynb"
+    row = summary(course)[("mallory", LESSON)]
+    assert float(row["score"]) == 5 and "output cut (over the output cap" in row["reason"], row
+    graded = course.root / "grading" / "autograded" / "mallory" / LESSON / f"{LESSON}.ipynb"
     assert graded.stat().st_size < 9 * 2**20
-    page = course.root / "grading" / "feedback" / "flood" / LESSON / f"{LESSON}.html"
+    page = course.root / "grading" / "feedback" / "mallory" / LESSON / f"{LESSON}.html"
     assert page.stat().st_size < 8 * 2**20
-    assert "cut: these pages" in runs["feedback"].stdout and "flood" in runs["feedback"].stdout
+    assert "cut: these pages" in runs["feedback"].stdout and "mallory" in runs["feedback"].stdout
 
 
 def test_summaries_csv_and_terminal_lines_carry_no_control_characters(batch):
     course, runs, _ = batch
-    row = summary(course)[("ansi", LESSON)]
-    assert "ex0_2_parameter_count: ValueError: red" in row["reason"], row
+    row = summary(course)[("mallory", LESSON)]
+    assert "ex0_2_parameter_count: ValueError: red =HYPERLINK(1),7,graded" in row["reason"], row
     texts = [(course.root / "grading" / "autograde-summary.csv").read_text(), runs["autograde"].stdout,
-             runs["feedback"].stdout, runs["export"].stdout, (course.root / "grading" / "grades.csv").read_text()]
+             runs["feedback"].stdout, runs["export"].stdout, (course.root / "grading" / "grades.csv").read_text(),
+             (course.root / "grading" / "summary" / "summary.md").read_text()]
     for text in texts:
-        assert not CONTROL.search(text.replace("\r\n", "\n")), repr(CONTROL.search(text.replace("\r\n", "\n")))
+        found = CONTROL.search(text.replace("\r\n", "\n"))
+        assert not found, repr(text[max(0, found.start() - 80):found.end() + 80])
     with open(course.root / "grading" / "autograde-summary.csv", newline="") as f:
         assert {len(r) for r in csv.reader(f)} == {9}
 
 
 def test_feedback_pages_hold_no_link_that_runs_code(batch):
     course, runs, _ = batch
-    page = (course.root / "grading" / "feedback" / "xss" / LESSON / f"{LESSON}.html").read_text()
+    assert runs["feedback"].returncode == 0, runs["feedback"].stdout + runs["feedback"].stderr
+    page = (course.root / "grading" / "feedback" / "mallory" / LESSON / f"{LESSON}.html").read_text()
     assert unsafe_urls(page) == [] and "#harmful-link" in page
-    for folder in (course.root / "grading" / "feedback").iterdir():
-        assert folder.name not in BAD_IDS
 
 
 def test_export_lists_every_submission_that_needs_a_look(batch):
     course, runs, _ = batch
     assert runs["export"].returncode == 0, runs["export"].stdout + runs["export"].stderr
     review = (course.root / "grading" / "summary" / "summary.md").read_text().split("## To review", 1)[1]
-    for student in ("points-str", "schema-99", "meta-not-dict", "flood"):
+    for student in ("points-str", "meta-not-dict", "mallory"):
         assert f"| {student} | {LESSON} |" in review, student
     for student in HONEST:
         assert f"| {student} |" not in review
