@@ -19,15 +19,13 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from course.lessons import NOTEBOOKS, REPO, SOLUTIONS
-from grading.toolkit import quotas
 from grading.toolkit.autograde import read_summary, single_run
-from grading.toolkit.budget import OutputBudget
 from grading.toolkit.gradebook import opened, record, sqlite_url
-from grading.toolkit.ids import id_problem
-from grading.toolkit.safe_html import SafeHTMLExporter, unsafe_urls
-from grading.toolkit.safetext import clean, csv_cell, markdown_cell, write_csv
 from grading.toolkit.settings import Course
 from tests.harness import TempCourse, with_answers
+
+# The toolkit's parts under test are imported in each test, so that every test runs (and fails for its own
+# reason) against a toolkit that lacks some of them.
 
 pytestmark = [pytest.mark.xdist_group("grading-uploads"),
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="grading needs Linux")]
@@ -40,18 +38,24 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # what no summary, CSV c
 
 @pytest.mark.parametrize("student", ["ada", "jane_doe", "jane.doe@uni.edu", "s1234567", "A-b.c_d", "x" * 64])
 def test_ordinary_ids_follow_the_rule(student):
+    from grading.toolkit.ids import id_problem
+
     assert id_problem(student) is None
 
 
 @pytest.mark.parametrize("student", ['=HYPERLINK("http://evil","x")', "+1", "-1+1", "@SUM(A1)", "a,b", "..", ".x",
                                      "a/b", "a b", "x" * 65, "", "ada\x1b[2J", "caf\u00e9", "ad\u202ea", "_x"])
 def test_hostile_ids_are_refused_with_the_rule(student):
+    from grading.toolkit.ids import id_problem
+
     assert "breaks the id rule" in id_problem(student)
 
 
 # --- CSV cells and text --------------------------------------------------------------------------------------------
 
 def test_csv_files_run_no_formula_and_keep_their_columns(tmp_path):
+    from grading.toolkit.safetext import clean, csv_cell, write_csv
+
     evil = ['=HYPERLINK("http://evil","7")', "+1", "-1+1", "@SUM(A1)", "\t=1", "\uff1d1+1", "a,b\r\nc,d",
             "\x1b[31mred\x1b[0m\x07", "ok"]
     write_csv(tmp_path / "t.csv", ["value", "score"], [[v, 7] for v in evil] + [["-3.5", -3.5]])
@@ -67,6 +71,8 @@ def test_csv_files_run_no_formula_and_keep_their_columns(tmp_path):
 
 
 def test_markdown_cells_quote_text_without_links_html_or_columns():
+    from grading.toolkit.safetext import markdown_cell
+
     text = markdown_cell("<img src=x onerror=alert(1)> | [x](javascript:alert(1)) ![i](data:x) `c`\n# h")
     assert not re.search(r"(?<!\\)<img|(?<!\\)\]\(javascript|(?<!\\)!(?<!\\)\[", text)
     assert text.count("|") == text.count("\\|") and "\n" not in text
@@ -143,6 +149,8 @@ def test_collect_takes_ids_from_the_download_only_and_checks_sizes_before_extrac
 # --- output and feedback budgets, feedback HTML -------------------------------------------------------------------
 
 def test_the_output_budget_is_per_notebook_as_well_as_per_cell():
+    from grading.toolkit.budget import OutputBudget
+
     budget = OutputBudget(per_cell=2 * 2**20, total=8 * 2**20)
     kept = [budget.take(cell, 2**20) is None for cell in range(12)]
     assert kept == [True] * 8 + [False] * 4 and budget.used == 8 * 2**20
@@ -162,6 +170,8 @@ HOSTILE_MARKDOWN = """[click](javascript:window.__pwned=1) [d](data:text/html,<s
 
 
 def test_feedback_markdown_keeps_no_link_that_runs_code():
+    from grading.toolkit.safe_html import SafeHTMLExporter, unsafe_urls
+
     nb = new_notebook(cells=[new_markdown_cell(HOSTILE_MARKDOWN)])
     exporter = SafeHTMLExporter()
     exporter.sanitize_html = True
@@ -172,8 +182,12 @@ def test_feedback_markdown_keeps_no_link_that_runs_code():
 
 # --- resource caps ---------------------------------------------------------------------------------------------------
 
-@pytest.mark.skipif(quotas.cgroup_base() is None, reason="no memory cgroup can be made here")
 def test_a_kernel_cgroup_counts_shared_memory_and_is_removed():
+    from grading.toolkit import quotas
+
+    if quotas.cgroup_base() is None:
+        pytest.skip("no memory cgroup can be made here")
+
     cgroup = quotas.new_kernel_cgroup(256 * 2**20)
     try:
         payload = ("import mmap\nm = mmap.mmap(-1, 512 * 2**20)\n"
@@ -189,6 +203,7 @@ def test_a_kernel_cgroup_counts_shared_memory_and_is_removed():
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the private IPC tmpfs needs root")
 def test_a_workers_ipc_folder_is_a_private_capped_tmpfs(tmp_path):
+
     script = """
 import os, sys
 from grading.toolkit import quotas
@@ -221,6 +236,7 @@ def test_a_second_autograde_exits_2(tmp_path):
 
 def test_export_writes_safe_grades_and_checks_the_written_file(tmp_path):
     from grading.toolkit.export import check_written_grades, export
+    from grading.toolkit.safetext import write_csv
 
     course = Course(tmp_path, sqlite_url(tmp_path / "grading" / "gradebook.db"))
     (tmp_path / "grading").mkdir()
@@ -352,7 +368,7 @@ def make_class(course):
 
 
 def toolkit(course, tmp, *args):
-    env = dict(os.environ, COURSE_ROOT=str(course.root), COURSE_DB_URL=course.db_url, COURSE_CELL_TIMEOUT="20",
+    env = dict(os.environ, COURSE_ROOT=str(course.root), COURSE_DB_URL=course.db_url, COURSE_CELL_TIMEOUT="60",
                COURSE_KERNEL_MEMORY="1536M", TMPDIR=str(tmp))
     env.pop("COURSE_SANDBOX", None)
     return subprocess.run([sys.executable, "-m", "grading.toolkit", *args], cwd=REPO, env=env, capture_output=True,
@@ -414,6 +430,8 @@ def test_submissions_that_crash_nbgrader_are_recorded_with_the_reason(batch):
 
 
 def test_shared_memory_counts_against_the_memory_cap(batch):
+    from grading.toolkit import quotas
+
     course, _, _ = batch
     if quotas.cgroup_base() is None:
         pytest.skip("no memory cgroup can be made here: shared memory is bounded only by the sandbox's tmpfs sizes")
@@ -424,10 +442,12 @@ def test_shared_memory_counts_against_the_memory_cap(batch):
 
 def graded_outputs(course, student):
     nb = nbformat.read(str(course.root / "grading" / "autograded" / student / LESSON / f"{LESSON}.ipynb"), 4)
-    return "\n".join(str(o.get("text", "")) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    return "".join(str(o.get("text", "")) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
 def test_the_ipc_folder_is_capped_and_removed_after_the_kernel(batch):
+    from grading.toolkit import quotas
+
     course, _, leftovers = batch
     assert leftovers == []  # no IPC folder, no worker folder left in the run's temporary folder
     if os.geteuid() == 0:
@@ -462,6 +482,8 @@ def test_summaries_csv_and_terminal_lines_carry_no_control_characters(batch):
 
 
 def test_feedback_pages_hold_no_link_that_runs_code(batch):
+    from grading.toolkit.safe_html import unsafe_urls
+
     course, runs, _ = batch
     assert runs["feedback"].returncode == 0, runs["feedback"].stdout + runs["feedback"].stderr
     page = (course.root / "grading" / "feedback" / "mallory" / LESSON / f"{LESSON}.html").read_text()
