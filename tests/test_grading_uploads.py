@@ -446,13 +446,13 @@ def graded_outputs(course, student):
 
 
 def test_the_ipc_folder_is_capped_and_removed_after_the_kernel(batch):
-    from grading.toolkit import quotas
-
     course, _, leftovers = batch
     assert leftovers == []  # no IPC folder, no worker folder left in the run's temporary folder
     if os.geteuid() == 0:
         assert re.search(r"IPC stopped at \d MiB: No space left on device", graded_outputs(course, "resources"))
-    base = quotas.cgroup_base()
+    from grading.toolkit import quotas
+
+    base = quotas.cgroup_base()  # and no memory cgroup left behind
     assert base is None or not list(base[1].glob(f"{quotas.CGROUP_PREFIX}*"))
 
 

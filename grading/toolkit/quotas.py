@@ -103,12 +103,24 @@ def _cgroup2_base():
     top = Path("/sys/fs/cgroup")
     if "memory" not in (top / "cgroup.controllers").read_text().split():
         return None  # cgroup v1, or v2 without the memory controller (hybrid set-ups)
-    own = _own_cgroup("")
-    base = top / own if own else top
+    own = top / (_own_cgroup("") or "")
+    # Children of our own cgroup, or else siblings (our cgroup holds processes, so cgroup v2 may refuse it
+    # controllers for children; under systemd the parent, a slice, has them).
+    for base in (own, own.parent) if own != top else (own,):
+        if os.access(base, os.W_OK) and _memory_for_children(base):
+            return 2, base
+    return None
+
+
+def _memory_for_children(base):
     control = base / "cgroup.subtree_control"
-    if "memory" not in control.read_text().split():
-        control.write_text("+memory")  # refused (OSError) where this cgroup holds processes itself
-    return 2, base
+    if "memory" in control.read_text().split():
+        return True
+    try:
+        control.write_text("+memory")  # refused where this cgroup holds processes itself
+    except OSError:
+        return False
+    return True
 
 
 def _cgroup1_base():
