@@ -8,8 +8,8 @@ one place that makes such text harmless:
 - ``csv_cell``: ``clean``, then a cell that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab,
   carriage return, or their full-width forms first) gets a ``'`` in front. Numbers are left as they are.
 - ``write_csv``: every CSV file the course writes goes through ``csv.writer`` and ``csv_cell``.
-- ``markdown_cell``: ``clean``, then what Markdown would turn into a link, an image, raw HTML or a new table
-  column is escaped.
+- ``markdown_cell``: ``clean``, then what Markdown would turn into a link, an image, raw HTML, code or a new
+  table column is escaped.
 """
 
 import csv
@@ -23,7 +23,7 @@ ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 NUMBER = re.compile(r"-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")  # a negative number is no formula
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|!])")
+MARKDOWN_SPECIAL = re.compile(r"([\\`\[\]<>|!])")  # emphasis (* _) is harmless and stays readable
 
 
 def clean(text):
@@ -51,7 +51,8 @@ def write_csv(path, header, rows):
     partial = path.with_name(path.name + ".partial")
     with open(partial, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow([csv_cell(h) for h in header])
+        if header:  # no header and no rows: an empty file
+            writer.writerow([csv_cell(h) for h in header])
         for row in rows:
             values = [row.get(h, "") for h in header] if isinstance(row, dict) else row
             writer.writerow([csv_cell(v) for v in values])
