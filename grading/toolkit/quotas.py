@@ -198,5 +198,6 @@ def describe(memory):
     else:
         how = (f"memory cap {format_bytes(memory)} per kernel (RLIMIT_DATA; no memory cgroup can be made here, so "
                f"shared memory is bounded only by the sandbox's tmpfs sizes)")
-    ipc = "private tmpfs" if hasattr(os, "geteuid") and os.geteuid() == 0 else "temporary folder, not size-capped"
-    return f"limits: {how}; kernel IPC folders: {ipc}, removed after each submission"
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    ipc = f"a private {IPC_SIZE // 2**20} MiB tmpfs per worker" if root else "the temporary folder (not size-capped)"
+    return f"limits: {how}; kernel IPC folders: {ipc}, emptied after each submission"
