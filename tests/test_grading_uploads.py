@@ -222,14 +222,15 @@ except OSError as e:
     assert list(tmp_path.iterdir()) == []  # written in the worker's own mount: nothing on the host's disk
 
 
-def test_a_second_autograde_exits_2(tmp_path):
-    from grading.toolkit.autograde import autograde
+def test_a_second_autograde_exits_2(tmp_path, monkeypatch, capsys):
+    from grading.toolkit.__main__ import main
 
     course = Course(tmp_path, sqlite_url(tmp_path / "grading" / "gradebook.db"))
-    lines = []
+    monkeypatch.setenv("COURSE_ROOT", str(tmp_path))
+    monkeypatch.setenv("COURSE_DB_URL", course.db_url)
     with single_run(course):
-        assert autograde(course, out=lines.append) == 2
-    assert "another autograde" in lines[-1]
+        assert main(["autograde"]) == 2
+    assert "error: another autograde of this course is running" in capsys.readouterr().err
 
 
 # --- make export: grades.csv, the cross-check, summary.md ----------------------------------------------------------

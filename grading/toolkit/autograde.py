@@ -199,7 +199,8 @@ def run_pool(jobs, n_workers, work_dir, on_result):
 # --- the command -----------------------------------------------------------------------------------------------------
 
 def autograde(course, lessons=None, students=None, jobs=None, force=False, out=print):
-    """Grade, record and summarise; returns the exit code (0: every submission got a grade)."""
+    """Grade, record and summarise; returns the exit status (module docstring). Raises ``Busy`` when another
+    run of this course holds the lock."""
     jobs = jobs or default_jobs()
     try:
         sandbox.check()  # refuse (how to install bubblewrap) rather than grade hostile code unsandboxed
@@ -208,62 +209,53 @@ def autograde(course, lessons=None, students=None, jobs=None, force=False, out=p
         return 2
     out(sandbox.describe())
     out(quotas.describe(kernel_memory()))
-    try:
-        with single_run(course):
-            return grade_all(course, lessons, students, jobs, force, out)
-    except Busy as busy:
-        out(f"error: {busy}")
-        return 2
+    with single_run(course):  # another run of this course: Busy, exit status 2 (__main__.py)
+        found, skipped = find_submissions(course, lessons, students)
+        mine = [s for s in found if in_shard(course, s[0])]  # --shard i/N: this shard's students only
+        if describe(course, mine, found):  # only with --shard
+            out(describe(course, mine, found))
+        found = mine
+        for folder, why in skipped:
+            out(clean(f"skipped {folder.relative_to(course.root)}: {why}"))
+        if not found:
+            out("no submissions to grade in " + str(course.submitted.relative_to(course.root)))
+            return 0
+        needed = sorted({lesson for _, lesson, _ in found})
+        for lesson in gradebook.ensure_lessons(course, needed):
+            out(f"recorded {lesson} in the gradebook (it was not released into this gradebook yet)")
+        checks = gradebook.lesson_fingerprints(course.db_url, needed)
+        summary = read_summary(course.summary_csv)
 
+        shutil.rmtree(course.work, ignore_errors=True)
+        course.work.mkdir(parents=True)
+        template = course.work / "template.db"
+        gradebook.write_template(course.db_url, needed, template)
+        todo = plan(course, found, checks, summary, template, force, threads=max(1, default_jobs() // jobs))
+        unchanged = len(found) - len(todo)
+        out(f"grading {len(todo)} submissions with {min(jobs, max(1, len(todo)))} jobs "
+            f"({unchanged} unchanged and already graded; cell timeout {cell_timeout()} s, "
+            f"kernel memory cap {format_bytes(kernel_memory())})")
 
-def grade_all(course, lessons, students, jobs, force, out):
-    """The body of ``autograde``, under its lock: find, plan, grade, record, report."""
-    found, skipped = find_submissions(course, lessons, students)
-    mine = [s for s in found if in_shard(course, s[0])]  # --shard i/N: this shard's students only
-    if describe(course, mine, found):  # only with --shard
-        out(describe(course, mine, found))
-    found = mine
-    for folder, why in skipped:
-        out(clean(f"skipped {folder.relative_to(course.root)}: {why}"))
-    if not found:
-        out("no submissions to grade in " + str(course.submitted.relative_to(course.root)))
-        return 0
-    needed = sorted({lesson for _, lesson, _ in found})
-    for lesson in gradebook.ensure_lessons(course, needed):
-        out(f"recorded {lesson} in the gradebook (it was not released into this gradebook yet)")
-    checks = gradebook.lesson_fingerprints(course.db_url, needed)
-    summary = read_summary(course.summary_csv)
-
-    shutil.rmtree(course.work, ignore_errors=True)
-    course.work.mkdir(parents=True)
-    template = course.work / "template.db"
-    gradebook.write_template(course.db_url, needed, template)
-    todo = plan(course, found, checks, summary, template, force, threads=max(1, default_jobs() // jobs))
-    unchanged = len(found) - len(todo)
-    out(f"grading {len(todo)} submissions with {min(jobs, max(1, len(todo)))} jobs "
-        f"({unchanged} unchanged and already graded; cell timeout {cell_timeout()} s, "
-        f"kernel memory cap {format_bytes(kernel_memory())})")
-
-    done = []
-    started = time.monotonic()
-    progress = Progress(len(todo), out)  # a bar in a terminal, else a line per submission
-    with opened_gradebook(course) as gb, sigterm_as_interrupt():
-        def on_result(answer):
-            row = save(course, gb, answer, summary)
-            done.append(row)
-            progress.update(row)
-        try:
-            run_pool(todo, jobs, course.work, on_result)
-        except (KeyboardInterrupt, Interrupted):
-            out(f"\ninterrupted: {len(done)} of {len(todo)} submissions graded and saved; "
-                f"run the same command again to grade the rest")
-            return 130
-        finally:
-            progress.close()
-            shutil.rmtree(course.work, ignore_errors=True)
-    elapsed = time.monotonic() - started
-    report(course, done, elapsed, jobs, out, skipped)
-    return 1 if any(row["status"] == ERROR for row in done) else 0
+        done = []
+        started = time.monotonic()
+        progress = Progress(len(todo), out)  # a bar in a terminal, else a line per submission
+        with opened_gradebook(course) as gb, sigterm_as_interrupt():
+            def on_result(answer):
+                row = save(course, gb, answer, summary)
+                done.append(row)
+                progress.update(row)
+            try:
+                run_pool(todo, jobs, course.work, on_result)
+            except (KeyboardInterrupt, Interrupted):
+                out(f"\ninterrupted: {len(done)} of {len(todo)} submissions graded and saved; "
+                    f"run the same command again to grade the rest")
+                return 130
+            finally:
+                progress.close()
+                shutil.rmtree(course.work, ignore_errors=True)
+        elapsed = time.monotonic() - started
+        report(course, done, elapsed, jobs, out, skipped)
+        return 1 if any(row["status"] == ERROR for row in done) else 0
 
 
 def plan(course, found, checks, summary, template, force, threads=0):
