@@ -57,10 +57,10 @@ class OutputBudget:
         if cell_index in self.cut:
             return ""
         self.cut.add(cell_index)
-        if over_total:
-            return (f"\n{CUT_NOTE} this notebook's cells wrote more than {format_bytes(self.total)} in all; the rest "
-                    f"was dropped]\n")
-        return f"\n{CUT_NOTE} this cell wrote more than {format_bytes(self.per_cell)}; the rest was dropped]\n"
+        if over_cell:  # the narrower cap first: it is the one this cell broke, whatever the others wrote
+            return f"\n{CUT_NOTE} this cell wrote more than {format_bytes(self.per_cell)}; the rest was dropped]\n"
+        return (f"\n{CUT_NOTE} this notebook's cells wrote more than {format_bytes(self.total)} in all; the rest "
+                f"was dropped]\n")
 
     def shorten_error(self, content):
         """An error output, kept (it decides the grade) but short; shorter once the budget is spent."""
