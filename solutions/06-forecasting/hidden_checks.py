@@ -138,16 +138,19 @@ def reference_rollout(gru, head, history, steps):
     return sequence.narrow(time_dim, history.shape[time_dim], steps)
 
 
-def bottom_layer_rollout(gru, head, history, steps):
-    """The mistake of feeding the head the bottom layer's final state, h_n[0], instead of the top layer's output."""
+def bottom_layer_rollout(gru, head, history, steps, every_step):
+    """The mistake of feeding the head the bottom layer's final state, h_n[0], instead of the top layer's output:
+    for the first forecast only, or at every step."""
     time_dim = 1 if gru.batch_first and history.dim() == 3 else 0
     with torch.no_grad():
-        _, h = gru(history)
-        forecasts = []
-        for _ in range(steps):
-            forecast = head(h[0]).unsqueeze(time_dim)
-            forecasts.append(forecast)
-            _, h = gru(forecast, h)
+        output, h = gru(history)
+        forecasts = [head(h[0]).unsqueeze(time_dim) if history.dim() == 3 else head(h[:1])]
+        for _ in range(steps - 1):
+            output, h = gru(forecasts[-1], h)
+            if every_step:
+                forecasts.append(head(h[0]).unsqueeze(time_dim) if history.dim() == 3 else head(h[:1]))
+            else:
+                forecasts.append(head(output))
     return torch.cat(forecasts, dim=time_dim)
 
 
@@ -168,8 +171,10 @@ def check_rollout(rollout, num_layers=1, batch_first=True, unbatched=False, feat
     expected = reference_rollout(gru.module, head, history, steps)
     variants = {}
     if num_layers > 1:
-        variants["the forecasts of a head fed the bottom layer's h_n[0]; the head reads the top layer's output"] = (
-            bottom_layer_rollout(gru.module, head, history, steps))
+        for every_step in (False, True):
+            variants[f"the forecasts of a head fed the bottom layer's h_n[0]{' at every step' if every_step else ''}; "
+                     f"the head reads the top layer's output"] = bottom_layer_rollout(gru.module, head, history, steps,
+                                                                                       every_step)
     result, what = rollout_call(rollout, gru, head, history, steps, config)
     check_tensor_or_variant(result, expected, what, variants)
 

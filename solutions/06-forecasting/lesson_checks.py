@@ -383,7 +383,7 @@ def rollout_call(rollout, gru, head, history, steps, config):
 
 
 # Forecasts of the visible checks' example (gru and head with fixed_parameters_, phases 0 and 1), from
-# hidden_checks.reference_rollout; tests/test_lesson_06.py recomputes them.
+# the hidden checks (visible_literals); tests/test_lesson_06.py recomputes them.
 ROLLOUT_BATCHED = [[[1.2656199372], [0.7453707395], [0.7664541988], [0.7706485122]],
                    [[1.3056164995], [0.7483407691], [0.7707010092], [0.7741216009]]]  # (2, 4, 1)
 ROLLOUT_UNBATCHED = [[0.7876784412], [0.7562822816], [0.7619499996]]  # (3, 1)
@@ -550,7 +550,7 @@ TBPTT_NO_ZERO_GRAD = ("the gradients were not zeroed before each backward, so th
 TBPTT_NOT_SHIFTED = "the targets are the inputs themselves: the targets are the next steps, series[:, 1:]"
 
 # The visible example: SmallForecaster(1, 2) with fixed_parameters_, the series below, chunks of 4 (4, 4, 3 input
-# steps), SGD(lr=0.1, momentum=0.5). From hidden_checks.reference_tbptt; tests/test_lesson_06.py recomputes them.
+# steps), SGD(lr=0.1, momentum=0.5). Computed by the hidden checks; tests/test_lesson_06.py recomputes them.
 TBPTT_LOSSES = [0.9506380074756, 0.3066475402778, 0.1758074570274]
 TBPTT_MISTAKE_LOSSES = {
     TBPTT_ZERO_STATE: [0.9506380074756, 0.3285452589357, 0.1324020872508],
