@@ -22,7 +22,7 @@ help:
 	@echo "make lab      install, then open the course in JupyterLab (ARGS='--no-browser --port=8888' for a server)"
 	@echo "make test     install, then run every test"
 	@echo "make test-gpu rerun every solutions notebook on CUDA and compare it with its stored outputs (needs a GPU)"
-	@echo "make release  regenerate the student notebooks in notebooks/ from solutions/ (and the README course map)"
+	@echo "make release [CLASS=1]  regenerate the student notebooks in notebooks/ from solutions/ (and the README course map); CLASS=1: for a graded class, without the lessons' working versions"
 	@echo "make outputs  rerun the solutions notebooks and store their outputs (LESSONS='01-gru-math' for some)"
 	@echo "make benchmark  time each solutions notebook"
 	@echo "make collect FROM=dir-or.zip   instructors: import LMS downloads (<student>_<lesson>.ipynb) into grading/submitted/"
@@ -72,7 +72,7 @@ test-gpu: install
 	$(REPRODUCIBLE) $(BIN)/python -m pytest solutions $(PYTEST_ARGS) --nbval-sanitize-with $(GPU_SANITIZE)
 
 release: install
-	$(BIN)/python -m tools.release
+	$(BIN)/python -m tools.release $(if $(CLASS),--class)
 
 outputs: install
 	$(REPRODUCIBLE) $(BIN)/python -m tools.run_solutions $(LESSONS)

@@ -64,8 +64,8 @@ c.Execute.error_on_timeout = {
 # (grading/toolkit/preprocessors.py explains both).
 c.SafeExecute.kernel_memory = parse_bytes(os.environ.get("COURSE_KERNEL_MEMORY", DEFAULT_KERNEL_MEMORY))
 c.SafeExecute.output_limit = parse_bytes(os.environ.get("COURSE_OUTPUT_LIMIT", "2M"))
-# Every grading kernel runs in a bubblewrap sandbox (toolkit/sandbox.py), the learner's code is scanned for
-# tampering and a canary cell checks that errors reach the grader (toolkit/integrity.py).
+# Every grading kernel runs in a bubblewrap sandbox (toolkit/sandbox.py). The course's grader (make autograde) judges
+# every check cell outside the kernel (toolkit/checker.py); a plain `nbgrader autograde` runs them in the kernel.
 c.Autograde.autograde_preprocessors = toolkit.autograde_preprocessors()
 
 # A submission whose test cells were deleted gets them back (and graded); edited ones are restored anyway.

@@ -5,14 +5,17 @@ and gradebook are never touched.
 """
 
 import copy
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook
 
 from course.commands import nbgrader as run_nbgrader
-from course.lessons import SOLUTIONS, is_answer_cell, is_test_cell, nbgrader, notebook_path, read
+from course.lessons import REPO, SOLUTIONS, is_answer_cell, is_test_cell, nbgrader, notebook_path, read
 from tests.check_cells import lesson_run, run_check_cells
 
 
@@ -44,8 +47,18 @@ class TempCourse:
         path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, str(path))
 
-    def autograde(self, lesson):
-        """Grade every submission of ``lesson`` (nbgrader adds unknown students to the gradebook)."""
+    def autograde(self, lesson, jobs=2):
+        """Grade every submission of ``lesson`` with the course's grader (``make autograde``: checks judged in the
+        grader's process, outside the kernel); returns the finished process."""
+        env = dict(os.environ, COURSE_ROOT=str(self.root), COURSE_DB_URL=self.db_url)
+        done = subprocess.run([sys.executable, "-m", "grading.toolkit", "autograde", "--lesson", lesson, "--force",
+                               "--jobs", str(jobs)], cwd=REPO, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"autograde failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+        return done
+
+    def autograde_in_kernel(self, lesson):
+        """A plain ``nbgrader autograde`` (check cells run in the kernel, as nbgrader always has)."""
         return self.nbgrader("autograde", lesson, "--force")
 
     def scores(self, lesson):
@@ -77,8 +90,8 @@ def with_answers(nb, answers):
 
 
 def grade_variants(root, lesson, submissions):
-    """Grade, in one autograde run, the solution ("solution"), the untouched student notebook ("blank") and
-    ``submissions`` ({student: {grade_id: answer source}}), each the lesson's solution with those answer cells
+    """Grade, in one run of the course's grader, the solution ("solution"), the untouched student notebook ("blank")
+    and ``submissions`` ({student: {grade_id: answer source}}), each the lesson's solution with those answer cells
     swapped in; returns the graded :class:`TempCourse`."""
     course = TempCourse(root, [lesson])
     course.submit("solution", lesson, course.source(lesson))

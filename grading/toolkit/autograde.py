@@ -12,7 +12,6 @@
   and the command exits 1.
 """
 
-import csv
 import multiprocessing
 import os
 import shutil
@@ -22,7 +21,6 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from multiprocessing.connection import wait
-from pathlib import Path
 
 from course.lessons import lesson_names
 from grading.toolkit import gradebook, sandbox
@@ -30,35 +28,12 @@ from grading.toolkit.diagnose import folder_fingerprint
 from grading.toolkit.progress import Progress
 from grading.toolkit.settings import cell_timeout, default_jobs, format_bytes, kernel_memory, submission_timeout
 from grading.toolkit.shard import describe, in_shard
-from grading.toolkit.worker import ERROR, GRADED, NOT_GRADABLE, REVIEW, Job, as_message, result, serve
-
-SUMMARY_FIELDS = ["student", "lesson", "score", "max_score", "status", "reason", "seconds", "graded_at",
-                  "fingerprint"]
+from grading.toolkit.summary import SUMMARY_FIELDS, read_summary, write_summary  # noqa: F401 (the tests import them here)
+from grading.toolkit.worker import ERROR, GRADED, NOT_GRADABLE, Job, as_message, result, serve
 
 
 class Interrupted(Exception):
     pass
-
-
-# --- the summary file: what has been graded, how, and why it scored what it did ---------------------------------
-
-def read_summary(path):
-    """{(student, lesson): row} from ``autograde-summary.csv`` ({} if there is none yet)."""
-    if not Path(path).is_file():
-        return {}
-    with open(path, newline="") as f:
-        return {(row["student"], row["lesson"]): row for row in csv.DictReader(f)}
-
-
-def write_summary(path, rows):
-    """Atomically (write, then rename): a run killed mid-write leaves the previous complete file."""
-    path = Path(path)
-    partial = path.with_suffix(".csv.partial")
-    with open(partial, "w", newline="") as f:
-        writer = csv.DictWriter(f, SUMMARY_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows[key] for key in sorted(rows))
-    os.replace(partial, path)
 
 
 # --- what to grade -------------------------------------------------------------------------------------------------
@@ -245,7 +220,7 @@ def plan(course, found, checks, summary, template, force, threads=0):
             row = summary.get((student, lesson))
             up_to_date = (
                 row is not None and row["fingerprint"] == fingerprint
-                and row["status"] in (GRADED, REVIEW, NOT_GRADABLE) and gradebook.is_recorded(gb, lesson, student)
+                and row["status"] in (GRADED, NOT_GRADABLE) and gradebook.is_recorded(gb, lesson, student)
                 and (row["status"] == NOT_GRADABLE or (course.autograded / student / lesson).is_dir()))
             if force or not up_to_date:
                 todo.append(Job(
@@ -279,7 +254,7 @@ def save(course, gb, answer, summary):
     """Put one result in place: the autograded notebook, the gradebook (one transaction), the summary row."""
     student, lesson = answer["student"], answer["lesson"]
     target = course.autograded / student / lesson
-    if answer["status"] in (GRADED, REVIEW):
+    if answer["status"] == GRADED:
         staged = target.with_name(f".{lesson}.new")
         shutil.rmtree(staged, ignore_errors=True)
         staged.parent.mkdir(parents=True, exist_ok=True)
@@ -314,7 +289,7 @@ def report(course, rows, elapsed, jobs, out):
     if not rows:
         out("nothing to grade: every submission is unchanged and in the gradebook (--force / FORCE=1 regrades)")
         return
-    counts = {status: sum(r["status"] == status for r in rows) for status in (GRADED, REVIEW, NOT_GRADABLE, ERROR)}
+    counts = {status: sum(r["status"] == status for r in rows) for status in (GRADED, NOT_GRADABLE, ERROR)}
     flagged = [r for r in rows if r["reason"]]
     if flagged:
         out("\nsubmissions with problems (all recorded; reasons also in the summary file):")
@@ -324,9 +299,7 @@ def report(course, rows, elapsed, jobs, out):
                 f"{r['status']:<12} {r['reason']}")
     per = f", {elapsed / len(rows):.1f} s per submission" if rows else ""
     out(f"\n{len(rows)} submissions in {elapsed:.0f} s with {jobs} jobs{per}: {counts[GRADED]} graded, "
-        f"{counts[NOT_GRADABLE]} not gradable (recorded as 0), {counts[ERROR]} errors"
-        + (f", {counts[REVIEW]} marked for review (signs of tampering; score kept, see the reason)"
-           if counts[REVIEW] else ""))
+        f"{counts[NOT_GRADABLE]} not gradable (recorded as 0), {counts[ERROR]} errors")
     if not sandbox.enabled():
         out(sandbox.OFF_WARNING)
     out(f"summary: {course.summary_csv.relative_to(course.root)}; grades: the gradebook ({course.db_url})")

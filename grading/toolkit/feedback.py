@@ -48,7 +48,7 @@ def feedback(course, wanted=None, out=print):
 
     placeholders = 0
     for (student, lesson), row in sorted(summary.items()):
-        if row["status"] not in ("graded", "review") and (not wanted or lesson in wanted):
+        if row["status"] != "graded" and (not wanted or lesson in wanted):
             write_placeholder(course, student, lesson, row)
             placeholders += 1
 
@@ -63,12 +63,17 @@ def feedback(course, wanted=None, out=print):
 
 
 def secret_lines(course, lesson):
-    """Lines of the lesson's hidden tests that appear nowhere in the student version (short or shared lines such
-    as ``import random`` reveal nothing)."""
-    source = nbformat.read(str(course.solutions / lesson / f"{lesson}.ipynb"), as_version=4)
+    """Lines of the lesson's hidden checks (``hidden_checks.py`` and the hidden part of its check cells) that
+    appear nowhere in what learners get (short or shared lines such as ``import random`` reveal nothing)."""
+    folder = course.solutions / lesson
+    source = nbformat.read(str(folder / f"{lesson}.ipynb"), as_version=4)
     public = "\n".join(without_hidden_tests(c.source) for c in source.cells)
-    return [line for cell in source.cells for line in hidden_lines(cell.source)
-            if len(line) >= 12 and line not in public]
+    public += "".join(path.read_text() for path in folder.glob("*.py") if path.name != "hidden_checks.py")
+    hidden = [line for cell in source.cells for line in hidden_lines(cell.source)]
+    module = folder / "hidden_checks.py"
+    if module.is_file():
+        hidden += [line.strip() for line in module.read_text().splitlines() if not line.strip().startswith("#")]
+    return [line for line in dict.fromkeys(hidden) if len(line) >= 12 and line not in public]
 
 
 def page_text(page_html):

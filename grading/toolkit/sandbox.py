@@ -39,6 +39,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Integer, Unicode
 
+from grading.toolkit.agent import AGENT_DIR
 from grading.toolkit.settings import parse_bytes
 
 LIMITS = Path(__file__).resolve().parent / "limits.py"
@@ -192,6 +193,7 @@ def bwrap_command(kernel_cmd, cwd, ipc_dir, env, uid=None):
     for inside, real in _python_dirs():
         args += [*_parents(inside), "--ro-bind", real, inside]
     args += _matplotlib_cache_args()
+    args += [*_parents(str(AGENT_DIR)), "--ro-bind", str(AGENT_DIR), str(AGENT_DIR)]  # the checker's agent
     args += [*_parents(ipc_dir), "--bind", ipc_dir, ipc_dir]
     if cwd:
         args += _working_folder_args(cwd, disk)

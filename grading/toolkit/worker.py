@@ -23,7 +23,7 @@ from grading.toolkit import diagnose, integrity
 from grading.toolkit.gradebook import read_submission, sqlite_url
 from grading.toolkit.settings import CONFIG_DIR
 
-GRADED, NOT_GRADABLE, ERROR, REVIEW = "graded", "not-gradable", "error", "review"
+GRADED, NOT_GRADABLE, ERROR = "graded", "not-gradable", "error"
 
 
 @dataclass
@@ -66,13 +66,14 @@ def grade(job):
     if nb is None:
         return result(job, NOT_GRADABLE, problem, started=started)
     notes = [note] if note else []
-    if Path(job.release).is_file():
-        notes += diagnose.tampered_cells(nb, nbformat.read(job.release, as_version=4))
+    # Only the learner's answer cells are taken from the submission; every other cell is the instructor's.
+    nb, assembly_notes = diagnose.assemble(nb, nbformat.read(job.release, as_version=4))
+    notes += assembly_notes
 
     db = scratch / "grading" / "gradebook.db"
-    prepare_scratch_course(job, notebook_path, scratch, db)
+    prepare_scratch_course(job, nb, scratch, db)
     env = dict(COURSE_ROOT=str(scratch), COURSE_DB_URL=sqlite_url(db), COURSE_CELL_TIMEOUT=str(job.cell_timeout),
-               COURSE_KERNEL_MEMORY=str(job.kernel_memory))
+               COURSE_KERNEL_MEMORY=str(job.kernel_memory), COURSE_TRUSTED_CHECKS="1")
     if job.threads and "OMP_NUM_THREADS" not in os.environ:
         # JOBS kernels at once, each with a thread per core, would fight over the cores: share them out.
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(job.threads)
@@ -92,24 +93,20 @@ def grade(job):
              if comment == "No response."]
     if blank:
         notes.append(f"not answered: {', '.join(blank)}")
-    review = integrity.review_notes(graded_notebook)  # the integrity scan's and the canary's findings
-    status = REVIEW if review else GRADED
-    return result(job, status, diagnose.reason(review + notes + problems, failed), graded, autograded, started, log)
+    return result(job, GRADED, diagnose.reason(notes + problems, failed), graded, autograded, started, log)
 
 
-def prepare_scratch_course(job, notebook_path, scratch, db):
+def prepare_scratch_course(job, nb, scratch, db):
     (scratch / "solutions").mkdir(parents=True)
     # nbgrader copies the lesson's data files from the source folder; a link is enough, nothing is written there.
     # The grading kernel never sees the scratch course (sandbox.py): it gets read-only copies of the data files.
     (scratch / "solutions" / job.lesson).symlink_to(Path(job.solutions) / job.lesson, target_is_directory=True)
-    if Path(job.release).is_file():  # the student version: the integrity scan knows its cells as the instructor's
-        (scratch / "notebooks" / job.lesson).mkdir(parents=True)
-        shutil.copyfile(job.release, scratch / "notebooks" / job.lesson / f"{job.lesson}.ipynb")
     db.parent.mkdir(parents=True)
     shutil.copyfile(job.template_db, db)
+    # The notebook alone: a student's other files never reach the kernel (nbgrader adds the lesson's own files).
     target = scratch / "grading" / "submitted" / job.student / job.lesson
-    shutil.copytree(job.folder, target, symlinks=True, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
-    shutil.copyfile(notebook_path, target / f"{job.lesson}.ipynb")
+    target.mkdir(parents=True)
+    nbformat.write(nb, str(target / f"{job.lesson}.ipynb"))
 
 
 def run_nbgrader(args, **env):
