@@ -6,14 +6,13 @@ How the variants run, and what every lesson's module checks: tests/harness.py (L
 
 import base64
 import hashlib
-import sys
 import zipfile
 
 import pytest
 import torch
 
 from course.lessons import nbgrader, notebook_path, read
-from tests.check_cells import run_check_cells
+from tests.check_cells import in_lesson_folder, run_check_cells
 from tests.conftest import REPO
 from tests.harness import LessonTests
 from tools import build_co2
@@ -654,14 +653,12 @@ FOLDER = REPO / "solutions" / LESSON
 
 @pytest.fixture(scope="module")
 def check_modules():
-    """lesson_checks and hidden_checks, imported from the lesson folder (as the notebook imports them)."""
-    sys.path.insert(0, str(FOLDER))
-    try:
+    """lesson_checks and hidden_checks, imported from the lesson folder (as the notebook imports them; the lesson's
+    own modules, kept apart from other lessons' by in_lesson_folder)."""
+    with in_lesson_folder(FOLDER):
         import hidden_checks
         import lesson_checks
-        yield lesson_checks, hidden_checks
-    finally:
-        sys.path.remove(str(FOLDER))
+    return lesson_checks, hidden_checks
 
 
 def test_the_literal_values_of_the_visible_checks_are_what_the_references_compute(check_modules):
