@@ -60,7 +60,7 @@ def as_float(value, what):
         return float(torch.Tensor.item(value))
     check(issubclass(type(value), numbers.Real) and not issubclass(type(value), bool),
           f"{what}: expected a float, got {type(value).__name__}: {value!r:.60}")
-    return float.__float__(float(value)) if issubclass(type(value), float) else float(value)
+    return float.__float__(value) if issubclass(type(value), float) else float(value)
 
 
 def pair_of(result, what, names):
