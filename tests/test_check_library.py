@@ -68,9 +68,10 @@ def answer_lines(lesson):
     lines = set()
     for cell in nb.cells:
         if is_answer_cell(cell):
-            solution = cell.source.split("### BEGIN SOLUTION", 1)[-1].split("### END SOLUTION", 1)[0]
-            lines |= {line.strip() for line in answer_code(solution).splitlines()
-                      if len(line.strip()) >= 28 and not line.strip().startswith(("#", '"""', "return "))}
+            for block in cell.source.split("### BEGIN SOLUTION")[1:]:
+                solution = block.split("### END SOLUTION", 1)[0]
+                lines |= {line.strip() for line in answer_code(solution).splitlines()
+                          if len(line.strip()) >= 28 and not line.strip().startswith(("#", '"""', "return "))}
     return lines
 
 

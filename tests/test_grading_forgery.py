@@ -88,7 +88,11 @@ def gru_shapes(*args, **kwargs):
 READ_HIDDEN = '''
 import base64, gc, glob, sys
 found = [str(In), str(Out)]
-found += [open(path).read() for path in glob.glob("*.py") + glob.glob("/**/hidden_checks.py", recursive=True)]
+for path in glob.glob("*.py") + glob.glob("/tmp/**/*.py", recursive=True) + glob.glob("../**/hidden_checks.py"):
+    try:
+        found.append(open(path).read())
+    except OSError:
+        pass
 found += [repr(obj.co_consts) for obj in gc.get_objects() if type(obj).__name__ == "code"][:2000]
 print(base64.b64encode("\\n".join(found).encode()).decode()[:200000])
 
@@ -195,8 +199,7 @@ FORGERS = {
        for route, source in FORBIDDEN_ROUTES.items()},
     "calls-reference": (L06, {"ex6_1_make_windows": REFERENCE_WINDOWS}, {"ex6_1_visible": 0, "ex6_1_hidden": 0}),
 }
-HONEST = {"solution-00": (L00, {}), "solution-01": (L01, {}), "solution-06": (L06, {}),
-          "writes-to-stderr": (L00, STDERR_HONEST)}
+HONEST = {"solution-00": (L00, {}), "solution-01": (L01, {}), "writes-to-stderr": (L00, STDERR_HONEST)}
 
 
 def looks_locked(nb):
@@ -226,7 +229,7 @@ def graded(tmp_path_factory):
     assert run.returncode == 0, run.stdout + run.stderr
     feedback = toolkit(course, "feedback")
     assert feedback.returncode == 0, feedback.stdout + feedback.stderr
-    return course, course.scores(L00) | course.scores(L01) | course.scores(L06)
+    return course, {**course.scores(L00), **course.scores(L01), **course.scores(L06)}
 
 
 @pytest.mark.parametrize("student", list(FORGERS))
@@ -237,8 +240,7 @@ def test_a_forger_scores_0_on_the_exercise_it_attacks(graded, student):
     assert got == attacked, f"{student}: {got}"
 
 
-@pytest.mark.parametrize("student", ["late-binding", "runtime-names", "looks-locked", "calls-reference",
-                                     *FORBIDDEN_ROUTES])
+@pytest.mark.parametrize("student", ["late-binding", "looks-locked", "calls-reference", *FORBIDDEN_ROUTES])
 def test_a_forger_keeps_the_points_its_honest_answers_earn(graded, student):
     _, scores = graded
     _, _, attacked = FORGERS[student]

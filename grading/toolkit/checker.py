@@ -32,14 +32,19 @@ def _course_checks():
 
 
 @contextmanager
-def _installed(modules):
+def _installed(modules, folder=None):
     """The lesson's modules under their own names while its checks run: what a check pickles for the kernel names
-    ``lesson_checks``, which the kernel imports from its own folder."""
+    ``lesson_checks``, which the kernel imports from its own folder. The lesson's folder is on ``sys.path`` too (its
+    checks may import a module of the lesson's)."""
     saved = {name: sys.modules.get(name) for name in MODULES}
     sys.modules.update(modules)
+    if folder:
+        sys.path.insert(0, folder)
     try:
         yield
     finally:
+        if folder and folder in sys.path:
+            sys.path.remove(folder)
         for name, module in saved.items():
             if module is None:
                 sys.modules.pop(name, None)
@@ -54,7 +59,7 @@ def lesson_modules(folder):
         if folder not in _loaded:
             _course_checks()
             modules = {}
-            with _installed({}):
+            with _installed({}, folder):
                 for name in MODULES:
                     path = Path(folder) / f"{name}.py"
                     if not path.is_file():
@@ -97,7 +102,7 @@ class CheckRun:
         connection = None
         try:
             connection = self.listener.accept(self.deadline)
-            with _installed(lesson_modules(self.folder)):
+            with _installed(lesson_modules(self.folder), str(Path(self.folder).resolve())):
                 self.failure = remote.judge(self.check, connection, self.deadline)
         except remote.CheckerLost as lost:
             self.failure = f"the check could not finish: {lost}"

@@ -73,7 +73,9 @@ def secret_lines(course, lesson):
     module = folder / "hidden_checks.py"
     if module.is_file():
         hidden += [line.strip() for line in module.read_text().splitlines() if not line.strip().startswith("#")]
-    return [line for line in dict.fromkeys(hidden) if len(line) >= 12 and line not in public]
+    boilerplate = ("import hidden_checks", "hidden_checks.")  # the hidden cell's call: it reveals no check
+    return [line for line in dict.fromkeys(hidden)
+            if len(line) >= 12 and line not in public and not line.startswith(boilerplate)]
 
 
 def page_text(page_html):
