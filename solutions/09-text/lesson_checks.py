@@ -149,11 +149,12 @@ def compare_collated(what, result, batch, pad_id, pad_tag):
         padding = value[~real]
         if padding.numel() and not bool((padding == pad).all()):
             guess = ""
-            if bool((padding == other).all()):
+            if name == "tags" and bool((padding == 0).all()):
+                guess = ": they hold 0, a real tag id: the loss would count padding as that tag"
+            elif bool((padding == other).all()):
                 guess = f": they hold {other}, the other pad value"
             elif bool((padding == 0).all()):
-                guess = ": they hold 0" + (", a real tag id: the loss would count padding as that tag"
-                                           if name == "tags" else "")
+                guess = ": they hold 0"
             raise CheckFailed(f"{what}: {name} after each sentence's end must be {pad}, got "
                               f"{sorted(set(padding.tolist()))[:5]}{guess}")
         for n, item in enumerate(batch):
@@ -225,8 +226,15 @@ def over_the_padding(embedding, gru, head, tokens):
         return head(gru(embedding(tokens))[0])
 
 
-def check_tagger(GRUTagger, vocab_size, embedding_dim, hidden_size, num_tags, bidirectional, pad_id, lengths,
-                 total_length, seed, variants=None):
+def check_tagger(GRUTagger, *arguments, seed, variants=None):
+    """check_one_tagger, with the global random state saved and restored around it (building modules draws
+    their initial weights from it): a check leaves the notebook's random numbers as they were."""
+    with torch.random.fork_rng(devices=[]):
+        check_one_tagger(GRUTagger, *arguments, seed=seed, variants=variants)
+
+
+def check_one_tagger(GRUTagger, vocab_size, embedding_dim, hidden_size, num_tags, bidirectional, pad_id, lengths,
+                     total_length, seed, variants=None):
     """Build the learner's GRUTagger, load a fixed state_dict, and compare its logits at every real token with each
     sentence run alone through PyTorch's modules. `variants` ({mistake: function of (parts, tokens, lengths)
     returning logits (N, L, K)}) name a known mistake when the values differ."""

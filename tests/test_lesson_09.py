@@ -1,0 +1,585 @@
+"""Lesson 09's checks grade fairly, and its data files are what the build script makes.
+
+The checks are a library (solutions/09-text/lesson_checks.py, visible; hidden_checks.py, instructors only): these
+tests call them directly, in-process, on answers written here as source (as a learner would write them in the
+answer cell): correct answers written differently from the reference must pass every check, plausible wrong
+answers must fail a hidden check with a message that names the mistake, and hostile answers must fail. The answers
+of the solutions notebook itself must pass every check.
+
+ALTERNATIVE, MISTAKES, HOSTILE and AUTOGRADED have the shape of the other lessons' modules (answer cell grade id
+-> source), for the shared harness (tests/harness.py) to grade through nbgrader once the new check library lands.
+"""
+
+import hashlib
+import importlib
+import sys
+
+import nbformat
+import pytest
+
+from course.lessons import SOLUTIONS
+
+LESSON = "09-text"
+LESSON_DIR = SOLUTIONS / LESSON
+
+# ----------------------------------------------------------------------------------------------------------------
+# Exercise 9.1 · build_vocabulary
+
+VOCABULARY_ALTERNATIVES = {
+    # Counts by hand, order by (-count, first position).
+    "sorted by first position": '''
+def build_vocabulary(sentences, min_count):
+    counts, first = {}, {}
+    for sentence in sentences:
+        for token in sentence:
+            counts[token] = counts.get(token, 0) + 1
+            first.setdefault(token, len(first))
+    kept = sorted((t for t in counts if counts[t] >= min_count), key=lambda t: (-counts[t], first[t]))
+    vocabulary = {"<pad>": 0, "<unk>": 1}
+    for index, token in enumerate(kept, start=2):
+        vocabulary[token] = index
+    return vocabulary
+''',
+    # itertools.chain and a Counter updated sentence by sentence; an OrderedDict result.
+    "ordered dict": '''
+import itertools
+from collections import Counter, OrderedDict
+
+def build_vocabulary(sentences, min_count):
+    counts = Counter()
+    for sentence in sentences:
+        counts.update(sentence)
+    itos = ["<pad>", "<unk>"] + [t for t, c in counts.most_common() if c >= min_count]
+    return OrderedDict((t, i) for i, t in enumerate(itos))
+''',
+}
+
+VOCABULARY_MISTAKES = {
+    "strict cut-off": ('''
+def build_vocabulary(sentences, min_count):
+    counts = collections.Counter(t for s in sentences for t in s)
+    vocabulary = {"<pad>": 0, "<unk>": 1}
+    for token, count in counts.most_common():
+        if count > min_count:
+            vocabulary[token] = len(vocabulary)
+    return vocabulary
+''', "count > min_count"),
+    "specials swapped": ('''
+def build_vocabulary(sentences, min_count):
+    counts = collections.Counter(t for s in sentences for t in s)
+    vocabulary = {"<unk>": 0, "<pad>": 1}
+    for token, count in counts.most_common():
+        if count >= min_count:
+            vocabulary[token] = len(vocabulary)
+    return vocabulary
+''', "swapped"),
+    "alphabetical ties": ('''
+def build_vocabulary(sentences, min_count):
+    counts = collections.Counter(t for s in sentences for t in s)
+    kept = sorted((t for t in counts if counts[t] >= min_count), key=lambda t: (-counts[t], t))
+    return {"<pad>": 0, "<unk>": 1, **{t: i for i, t in enumerate(kept, 2)}}
+''', "alphabetically"),
+    "sentence counts": ('''
+def build_vocabulary(sentences, min_count):
+    counts = collections.Counter(t for s in sentences for t in set(s))
+    vocabulary = {"<pad>": 0, "<unk>": 1}
+    for token, count in counts.most_common():
+        if count >= min_count:
+            vocabulary[token] = len(vocabulary)
+    return vocabulary
+''', "count every occurrence"),
+    "specials last": ('''
+def build_vocabulary(sentences, min_count):
+    counts = collections.Counter(t for s in sentences for t in s)
+    vocabulary = {t: i for i, (t, c) in enumerate(c for c in counts.most_common() if c[1] >= min_count)}
+    vocabulary["<pad>"] = len(vocabulary)
+    vocabulary["<unk>"] = len(vocabulary)
+    return vocabulary
+''', "after the tokens"),
+    "no specials": ('''
+def build_vocabulary(sentences, min_count):
+    counts = collections.Counter(t for s in sentences for t in s)
+    return {t: i + 2 for i, (t, c) in enumerate(counts.most_common()) if c >= min_count}
+''', "'<pad>' is missing"),
+    "input lower-cased in place": ('''
+def build_vocabulary(sentences, min_count):
+    for sentence in sentences:
+        sentence[:] = [t.lower() for t in sentence]
+    counts = collections.Counter(t for s in sentences for t in s)
+    vocabulary = {"<pad>": 0, "<unk>": 1}
+    for token, count in counts.most_common():
+        if count >= min_count:
+            vocabulary[token] = len(vocabulary)
+    return vocabulary
+''', "changed the sentences"),
+    "a list of tokens": ('''
+def build_vocabulary(sentences, min_count):
+    counts = collections.Counter(t for s in sentences for t in s)
+    return ["<pad>", "<unk>"] + [t for t, c in counts.most_common() if c >= min_count]
+''', "expected dict"),
+}
+
+# ----------------------------------------------------------------------------------------------------------------
+# Exercise 9.2 · collate_tagged
+
+COLLATE_ALTERNATIVES = {
+    # Preallocated tensors filled row by row.
+    "loop": '''
+def collate_tagged(batch, pad_id=0, pad_tag=-100):
+    longest = max(len(tokens) for tokens, _ in batch)
+    tokens = torch.full((len(batch), longest), pad_id, dtype=torch.long)
+    tags = torch.full((len(batch), longest), pad_tag, dtype=torch.long)
+    for n, (t, g) in enumerate(batch):
+        tokens[n, : len(t)] = t
+        tags[n, : len(g)] = g
+    return tokens, torch.tensor([len(t) for t, _ in batch]), tags
+''',
+    # F.pad each sentence, then stack; a list instead of a tuple.
+    "F.pad": '''
+def collate_tagged(batch, pad_id=0, pad_tag=-100):
+    longest = max(t.shape[0] for t, _ in batch)
+    tokens = torch.stack([F.pad(t, (0, longest - t.shape[0]), value=pad_id) for t, _ in batch])
+    tags = torch.stack([F.pad(g, (0, longest - g.shape[0]), value=pad_tag) for _, g in batch])
+    return [tokens, torch.as_tensor([t.shape[0] for t, _ in batch], dtype=torch.int64), tags]
+''',
+}
+
+COLLATE_MISTAKES = {
+    "tags padded with 0": ('''
+def collate_tagged(batch, pad_id=0, pad_tag=-100):
+    tokens, tags = zip(*batch)
+    return (pad_sequence(list(tokens), batch_first=True, padding_value=pad_id), torch.tensor([len(t) for t in tokens]),
+            pad_sequence(list(tags), batch_first=True))
+''', "a real tag id"),
+    "tokens padded with the pad tag": ('''
+def collate_tagged(batch, pad_id=0, pad_tag=-100):
+    tokens, tags = zip(*batch)
+    return (pad_sequence(list(tokens), batch_first=True, padding_value=pad_tag),
+            torch.tensor([len(t) for t in tokens]), pad_sequence(list(tags), batch_first=True, padding_value=pad_tag))
+''', "the other pad value"),
+    "float lengths": ('''
+def collate_tagged(batch, pad_id=0, pad_tag=-100):
+    tokens, tags = zip(*batch)
+    return (pad_sequence(list(tokens), batch_first=True, padding_value=pad_id),
+            torch.tensor([float(len(t)) for t in tokens]),
+            pad_sequence(list(tags), batch_first=True, padding_value=pad_tag))
+''', "floats are truncated"),
+    "time-major": ('''
+def collate_tagged(batch, pad_id=0, pad_tag=-100):
+    tokens, tags = zip(*batch)
+    return (pad_sequence(list(tokens), padding_value=pad_id), torch.tensor([len(t) for t in tokens]),
+            pad_sequence(list(tags), padding_value=pad_tag))
+''', "batch_first=True"),
+    "sorted by length": ('''
+def collate_tagged(batch, pad_id=0, pad_tag=-100):
+    batch = sorted(batch, key=lambda item: -len(item[0]))
+    tokens, tags = zip(*batch)
+    return (pad_sequence(list(tokens), batch_first=True, padding_value=pad_id), torch.tensor([len(t) for t in tokens]),
+            pad_sequence(list(tags), batch_first=True, padding_value=pad_tag))
+''', "keep the batch's order"),
+    "pad values hard-coded": ('''
+def collate_tagged(batch, pad_id=0, pad_tag=-100):
+    tokens, tags = zip(*batch)
+    return (pad_sequence(list(tokens), batch_first=True, padding_value=0), torch.tensor([len(t) for t in tokens]),
+            pad_sequence(list(tags), batch_first=True, padding_value=-100))
+''', "must be"),
+    "lengths off by one": ('''
+def collate_tagged(batch, pad_id=0, pad_tag=-100):
+    tokens, tags = zip(*batch)
+    return (pad_sequence(list(tokens), batch_first=True, padding_value=pad_id),
+            torch.tensor([len(t) - 1 for t in tokens]),
+            pad_sequence(list(tags), batch_first=True, padding_value=pad_tag))
+''', "lengths: expected"),
+    "batch changed in place": ('''
+def collate_tagged(batch, pad_id=0, pad_tag=-100):
+    for tokens, tags in batch:
+        tags[tags < 0] = 0
+        tokens += 0
+        tags.add_(0) if len(tags) > 1 else tags.fill_(tags.item() + 1)
+    tokens, tags = zip(*batch)
+    return (pad_sequence(list(tokens), batch_first=True, padding_value=pad_id), torch.tensor([len(t) for t in tokens]),
+            pad_sequence(list(tags), batch_first=True, padding_value=pad_tag))
+''', "changed the tensors"),
+}
+
+# ----------------------------------------------------------------------------------------------------------------
+# Exercise 9.3 · GRUTagger
+
+TAGGER_INIT = '''
+class GRUTagger(nn.Module):
+    def __init__(self, vocab_size, embedding_dim, hidden_size, num_tags, bidirectional=True, pad_id=0):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
+        self.gru = nn.GRU(embedding_dim, hidden_size, batch_first=True, bidirectional=bidirectional)
+        self.head = nn.Linear((2 if bidirectional else 1) * hidden_size, num_tags)
+'''
+
+
+def tagger(forward, init=TAGGER_INIT):
+    return init + forward
+
+
+TAGGER_ALTERNATIVES = {
+    # Sorts the batch itself, packs with enforce_sorted=True, and puts the rows back.
+    "sorted by hand": tagger('''
+    def forward(self, tokens, lengths):
+        order = torch.argsort(lengths, descending=True)
+        packed = pack_padded_sequence(self.embedding(tokens[order.to(tokens.device)]), lengths[order],
+                                      batch_first=True)
+        output, _ = self.gru(packed)
+        output, _ = pad_packed_sequence(output, batch_first=True, total_length=tokens.shape[1])
+        back = torch.empty_like(order)
+        back[order] = torch.arange(len(order))
+        return self.head(output[back.to(output.device)])
+'''),
+    # Runs each sentence alone (no packing needed) and pads the logits by hand.
+    "one sentence at a time": tagger('''
+    def forward(self, tokens, lengths):
+        rows = []
+        for n, length in enumerate(lengths.tolist()):
+            output, _ = self.gru(self.embedding(tokens[n:n + 1, :length]))
+            logits = self.head(output[0])
+            rows.append(torch.cat([logits, logits.new_zeros(tokens.shape[1] - length, logits.shape[1])]))
+        return torch.stack(rows)
+'''),
+}
+
+TAGGER_MISTAKES = {
+    "not packed": (tagger('''
+    def forward(self, tokens, lengths):
+        output, _ = self.gru(self.embedding(tokens))
+        return self.head(output)
+'''), "not packed"),
+    "no total_length": (tagger('''
+    def forward(self, tokens, lengths):
+        packed = pack_padded_sequence(self.embedding(tokens), lengths, batch_first=True, enforce_sorted=False)
+        output, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True)
+        return self.head(output)
+'''), "total_length"),
+    "h_n instead of output": (tagger('''
+    def forward(self, tokens, lengths):
+        packed = pack_padded_sequence(self.embedding(tokens), lengths, batch_first=True, enforce_sorted=False)
+        _, h_n = self.gru(packed)
+        final = torch.cat([h_n[-2], h_n[-1]], dim=-1) if self.gru.bidirectional else h_n[-1]
+        return self.head(final)
+'''), "not h_n"),
+    "enforce_sorted left True": (tagger('''
+    def forward(self, tokens, lengths):
+        packed = pack_padded_sequence(self.embedding(tokens), lengths, batch_first=True)
+        output, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=tokens.shape[1])
+        return self.head(output)
+'''), "enforce_sorted=False"),
+    "no padding_idx": (tagger('''
+    def forward(self, tokens, lengths):
+        packed = pack_padded_sequence(self.embedding(tokens), lengths, batch_first=True, enforce_sorted=False)
+        output, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=tokens.shape[1])
+        return self.head(output)
+''', init=TAGGER_INIT.replace(", padding_idx=pad_id", "")), "padding_idx"),
+    "other submodule names": (tagger('''
+    def forward(self, tokens, lengths):
+        packed = pack_padded_sequence(self.embedding(tokens), lengths, batch_first=True, enforce_sorted=False)
+        output, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=tokens.shape[1])
+        return self.head(output)
+''', init=TAGGER_INIT.replace("self.gru =", "self.rnn =").replace("self.gru.", "self.rnn.")), "load_state_dict"),
+    "forward half only": (tagger('''
+    def forward(self, tokens, lengths):
+        packed = pack_padded_sequence(self.embedding(tokens), lengths, batch_first=True, enforce_sorted=False)
+        output, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=tokens.shape[1])
+        H = self.gru.hidden_size
+        if self.gru.bidirectional:
+            output = torch.cat([output[..., :H], torch.zeros_like(output[..., H:])], dim=-1)
+        return self.head(output)
+'''), "forward half"),
+}
+
+# ----------------------------------------------------------------------------------------------------------------
+# Exercise 9.4 · token_accuracy
+
+ACCURACY_ALTERNATIVES = {
+    # Boolean indexing, then counts with len() and a Python sum.
+    "indexing": '''
+def token_accuracy(logits, tags, pad_tag=-100):
+    keep = tags.ne(pad_tag)
+    predicted = logits.max(dim=2).indices[keep]
+    return int(predicted.eq(tags[keep]).sum()), len(tags[keep])
+''',
+    # Loops over the sentences, on the CPU.
+    "loop": '''
+def token_accuracy(logits, tags, pad_tag=-100):
+    correct = counted = 0
+    for sentence_logits, sentence_tags in zip(logits.detach().cpu(), tags.cpu()):
+        for position_logits, tag in zip(sentence_logits, sentence_tags.tolist()):
+            if tag != pad_tag:
+                counted += 1
+                correct += int(position_logits.argmax().item() == tag)
+    return correct, counted
+''',
+}
+
+ACCURACY_MISTAKES = {
+    "padding counted": ('''
+def token_accuracy(logits, tags, pad_tag=-100):
+    return int((logits.argmax(dim=-1) == tags).sum()), tags.numel()
+''', "padding"),
+    "pad_tag ignored": ('''
+def token_accuracy(logits, tags, pad_tag=-100):
+    real = tags != -100
+    return int(((logits.argmax(dim=-1) == tags) & real).sum()), int(real.sum())
+''', "pad"),
+    "tensors returned": ('''
+def token_accuracy(logits, tags, pad_tag=-100):
+    real = tags != pad_tag
+    return ((logits.argmax(dim=-1) == tags) & real).sum(), real.sum()
+''', "tensor.item()"),
+    "a ratio": ('''
+def token_accuracy(logits, tags, pad_tag=-100):
+    real = tags != pad_tag
+    return ((logits.argmax(dim=-1) == tags) & real).sum().item() / real.sum().item()
+''', "expected tuple or list"),
+    "argmax over dim 1": ('''
+def token_accuracy(logits, tags, pad_tag=-100):
+    real = tags != pad_tag
+    predicted = logits.argmax(dim=1)
+    if predicted.shape != tags.shape:
+        predicted = predicted[:, :1].expand_as(tags)
+    return int(((predicted == tags) & real).sum()), int(real.sum())
+''', "expected (correct, counted)"),
+}
+
+# ----------------------------------------------------------------------------------------------------------------
+# Hostile answers: objects that claim to equal anything.
+
+HOSTILE = {
+    "ex9_1_vocabulary": ('''
+class Anything(dict):
+    def __eq__(self, other):
+        return True
+    def __ne__(self, other):
+        return False
+    def items(self):
+        return {"<pad>": 0, "<unk>": 1}.items()
+
+def build_vocabulary(sentences, min_count):
+    return Anything()
+''', "build_vocabulary"),
+    "ex9_2_collate_tagged": ('''
+class Anything(tuple):
+    def __eq__(self, other):
+        return True
+    def __ne__(self, other):
+        return False
+
+def collate_tagged(batch, pad_id=0, pad_tag=-100):
+    return Anything((Anything(), Anything(), Anything()))
+''', "collate_tagged"),
+    "ex9_3_gru_tagger": ('''
+class Anything(torch.Tensor):
+    def __eq__(self, other):
+        return True
+
+class GRUTagger(nn.Module):
+    def __init__(self, vocab_size, embedding_dim, hidden_size, num_tags, bidirectional=True, pad_id=0):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
+        self.gru = nn.GRU(embedding_dim, hidden_size, batch_first=True, bidirectional=bidirectional)
+        self.head = nn.Linear((2 if bidirectional else 1) * hidden_size, num_tags)
+
+    def forward(self, tokens, lengths):
+        return torch.zeros(*tokens.shape, self.head.out_features)
+''', "GRUTagger"),
+    "ex9_4_token_accuracy": ('''
+class Anything(int):
+    def __eq__(self, other):
+        return True
+    def __ne__(self, other):
+        return False
+    __hash__ = int.__hash__
+
+def token_accuracy(logits, tags, pad_tag=-100):
+    return (Anything(0), Anything(0))
+''', "token_accuracy"),
+}
+
+ANSWER_NAMES = {"ex9_1_vocabulary": "build_vocabulary", "ex9_2_collate_tagged": "collate_tagged",
+                "ex9_3_gru_tagger": "GRUTagger", "ex9_4_token_accuracy": "token_accuracy"}
+EXERCISE_OF = {"ex9_1_vocabulary": "9_1", "ex9_2_collate_tagged": "9_2", "ex9_3_gru_tagger": "9_3",
+               "ex9_4_token_accuracy": "9_4"}
+ALTERNATIVES = {"ex9_1_vocabulary": VOCABULARY_ALTERNATIVES, "ex9_2_collate_tagged": COLLATE_ALTERNATIVES,
+                "ex9_3_gru_tagger": TAGGER_ALTERNATIVES, "ex9_4_token_accuracy": ACCURACY_ALTERNATIVES}
+MISTAKE_SETS = {"ex9_1_vocabulary": VOCABULARY_MISTAKES, "ex9_2_collate_tagged": COLLATE_MISTAKES,
+                "ex9_3_gru_tagger": TAGGER_MISTAKES, "ex9_4_token_accuracy": ACCURACY_MISTAKES}
+
+# The shared harness's view (answer cell grade id -> source).
+ALTERNATIVE = {
+    "ex9_1_vocabulary": VOCABULARY_ALTERNATIVES["sorted by first position"],
+    "ex9_2_collate_tagged": COLLATE_ALTERNATIVES["loop"],
+    "ex9_3_gru_tagger": TAGGER_ALTERNATIVES["sorted by hand"],
+    "ex9_4_token_accuracy": ACCURACY_ALTERNATIVES["indexing"],
+}
+MISTAKES = {
+    "ex9_1_vocabulary": VOCABULARY_MISTAKES["strict cut-off"][0],
+    "ex9_2_collate_tagged": COLLATE_MISTAKES["tags padded with 0"][0],
+    "ex9_3_gru_tagger": TAGGER_MISTAKES["not packed"][0],
+    "ex9_4_token_accuracy": ACCURACY_MISTAKES["padding counted"][0],
+}
+AUTOGRADED = {"mistakes": MISTAKES}
+
+# ----------------------------------------------------------------------------------------------------------------
+# Harness: the lesson's check modules, imported fresh from its folder; answers compiled from source.
+
+
+@pytest.fixture(scope="module")
+def modules():
+    """(lesson_checks, hidden_checks) of this lesson, imported from its folder (and removed again afterwards, so
+    that another lesson's modules of the same names are not shadowed)."""
+    names = ("course_checks", "lesson_checks", "hidden_checks")
+    saved = {name: sys.modules.pop(name) for name in names if name in sys.modules}
+    sys.path.insert(0, str(LESSON_DIR))
+    try:
+        yield importlib.import_module("lesson_checks"), importlib.import_module("hidden_checks")
+    finally:
+        sys.path.remove(str(LESSON_DIR))
+        for name in names:
+            sys.modules.pop(name, None)
+        sys.modules.update(saved)
+
+
+def answer_namespace():
+    """What the notebook has defined before its answer cells (imports and the packing helpers)."""
+    import collections
+    import copy
+    import math
+
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
+
+    return {"collections": collections, "copy": copy, "math": math, "torch": torch, "F": F, "nn": nn,
+            "pack_padded_sequence": pack_padded_sequence, "pad_packed_sequence": pad_packed_sequence,
+            "pad_sequence": pad_sequence, "__name__": "answer"}
+
+
+def compiled(source, name):
+    namespace = answer_namespace()
+    exec(compile(source, f"<answer {name}>", "exec"), namespace)
+    return namespace[name]
+
+
+def check_outcomes(modules, answer_id, answer):
+    """{"visible": message or None, "hidden": message or None} for `answer` (None: passed)."""
+    lesson_checks, hidden_checks = modules
+    number = EXERCISE_OF[answer_id]
+    outcomes = {}
+    for kind, module in (("visible", lesson_checks), ("hidden", hidden_checks)):
+        try:
+            getattr(module, f"exercise_{number}")(answer)  # prints one line when the checks pass
+        except AssertionError as failure:  # CheckFailed
+            outcomes[kind] = str(failure)
+        else:
+            outcomes[kind] = None
+    return outcomes
+
+
+def notebook_answers():
+    """{answer grade id: source} of the solutions notebook's answer cells."""
+    nb = nbformat.read(str(LESSON_DIR / f"{LESSON}.ipynb"), as_version=4)
+    return {cell.metadata["nbgrader"]["grade_id"]: cell.source for cell in nb.cells
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution")}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Tests
+
+
+def test_the_notebook_has_the_answer_cells_these_tests_know():
+    assert set(notebook_answers()) == set(ANSWER_NAMES)
+
+
+@pytest.mark.parametrize("answer_id", sorted(ANSWER_NAMES))
+def test_the_solution_passes_every_check(modules, answer_id):
+    answer = compiled(notebook_answers()[answer_id], ANSWER_NAMES[answer_id])
+    assert check_outcomes(modules, answer_id, answer) == {"visible": None, "hidden": None}
+
+
+@pytest.mark.parametrize("answer_id", sorted(ANSWER_NAMES))
+def test_the_working_versions_pass_every_check(modules, answer_id):
+    answer = modules[1].WORKING[ANSWER_NAMES[answer_id]]
+    assert check_outcomes(modules, answer_id, answer) == {"visible": None, "hidden": None}
+
+
+@pytest.mark.parametrize("answer_id, variant", [(a, v) for a in sorted(ALTERNATIVES) for v in ALTERNATIVES[a]])
+def test_correct_answers_written_differently_pass(modules, answer_id, variant):
+    answer = compiled(ALTERNATIVES[answer_id][variant], ANSWER_NAMES[answer_id])
+    assert check_outcomes(modules, answer_id, answer) == {"visible": None, "hidden": None}
+
+
+@pytest.mark.parametrize("answer_id, mistake", [(a, m) for a in sorted(MISTAKE_SETS) for m in MISTAKE_SETS[a]])
+def test_plausible_mistakes_fail_the_hidden_checks_with_a_message_that_names_them(modules, answer_id, mistake):
+    source, expected_words = MISTAKE_SETS[answer_id][mistake]
+    outcomes = check_outcomes(modules, answer_id, compiled(source, ANSWER_NAMES[answer_id]))
+    assert outcomes["hidden"] is not None, f"{mistake}: passed the hidden checks"
+    assert expected_words in outcomes["hidden"], f"{mistake}: {outcomes['hidden']}"
+
+
+@pytest.mark.parametrize("answer_id", sorted(HOSTILE))
+def test_hostile_answers_fail_every_check(modules, answer_id):
+    source, name = HOSTILE[answer_id]
+    outcomes = check_outcomes(modules, answer_id, compiled(source, name))
+    assert outcomes["visible"] is not None and outcomes["hidden"] is not None, outcomes
+
+
+def test_the_shared_harness_view_matches(modules):
+    for answer_id, source in ALTERNATIVE.items():
+        answer = compiled(source, ANSWER_NAMES[answer_id])
+        assert check_outcomes(modules, answer_id, answer) == {"visible": None, "hidden": None}
+    for answer_id, source in MISTAKES.items():
+        assert check_outcomes(modules, answer_id, compiled(source, ANSWER_NAMES[answer_id]))["hidden"] is not None
+
+
+def test_checks_leave_the_global_random_state_alone(modules):
+    import torch
+
+    before = torch.random.get_rng_state()
+    for answer_id, name in ANSWER_NAMES.items():
+        check_outcomes(modules, answer_id, modules[1].WORKING[name])
+    assert torch.equal(before, torch.random.get_rng_state())
+
+
+def test_the_visible_checks_hold_no_reference_answer():
+    """lesson_checks.py is released to learners: it must not contain the exercises' solutions."""
+    text = (LESSON_DIR / "lesson_checks.py").read_text()
+    for forbidden in ("most_common", "def build_vocabulary", "def collate_tagged", "class GRUTagger",
+                      "def token_accuracy", "pad_packed_sequence(", "padding_value="):
+        assert forbidden not in text, forbidden
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Data
+
+
+DATA_SHA256 = {
+    "movieReviewSnippets_GroundTruth.txt": "c8293b0d942e90e223ea2c0955d969040d1a1be514a978b9af0698940bd13350",
+    "LICENSE.vaderSentiment": "74cfe41cdbf7f6925aeb4c18c148ec8db042540edb6739fd81069aa4e3c8b118",
+    "turkish_pos.tsv": "ae9a89d9d18750258cbe74a4bb5a2ca00142a1de7c9598f47eb042426bdd7463",
+    "LICENSE.turkish-treebanks": "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DATA_SHA256))
+def test_shipped_data_is_what_the_build_script_makes(name):
+    from tools import build_text_data
+
+    assert build_text_data.OUTPUT_SHA256[name] == DATA_SHA256[name]
+    assert hashlib.sha256((LESSON_DIR / name).read_bytes()).hexdigest() == DATA_SHA256[name]
+    assert f"`{DATA_SHA256[name]}`" in (LESSON_DIR / "DATA.md").read_text()
+
+
+def test_the_tagged_sentences_keep_the_treebank_split():
+    lines = (LESSON_DIR / "turkish_pos.tsv").read_text(encoding="utf-8").splitlines()
+    rows = [line.split("\t") for line in lines]
+    assert len(rows) == 4851 and all(len(row) == 5 for row in rows)
+    assert all(len(row[3].split(" ")) == len(row[4].split(" ")) for row in rows)
+    for section in ("web", "wiki"):
+        splits = [row[1] for row in rows if row[0] == section]
+        assert splits == ["dev" if i % 10 == 8 else "test" if i % 10 == 9 else "train" for i in range(len(splits))]
