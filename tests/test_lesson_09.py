@@ -502,6 +502,28 @@ def test_the_solution_passes_every_check(modules, answer_id):
     assert check_outcomes(modules, answer_id, answer) == {"visible": None, "hidden": None}
 
 
+def untouched(source):
+    """An answer cell as the student notebook has it: each solution region replaced by nbgrader's stub."""
+    lines, inside, kept = source.splitlines(), False, []
+    for line in lines:
+        if line.strip() == "### BEGIN SOLUTION":
+            inside = True
+            indent = line[: len(line) - len(line.lstrip())]
+            kept += [f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError()"]
+        elif line.strip() == "### END SOLUTION":
+            inside = False
+        elif not inside:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+@pytest.mark.parametrize("answer_id", sorted(ANSWER_NAMES))
+def test_the_untouched_answer_fails_every_check(modules, answer_id):
+    answer = compiled(untouched(notebook_answers()[answer_id]), ANSWER_NAMES[answer_id])
+    outcomes = check_outcomes(modules, answer_id, answer)
+    assert "NotImplementedError" in outcomes["visible"] and "NotImplementedError" in outcomes["hidden"], outcomes
+
+
 @pytest.mark.parametrize("answer_id", sorted(ANSWER_NAMES))
 def test_the_working_versions_pass_every_check(modules, answer_id):
     answer = modules[1].WORKING[ANSWER_NAMES[answer_id]]
