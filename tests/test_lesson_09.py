@@ -605,3 +605,51 @@ def test_the_tagged_sentences_keep_the_treebank_split():
     for section in ("web", "wiki"):
         splits = [row[1] for row in rows if row[0] == section]
         assert splits == ["dev" if i % 10 == 8 else "test" if i % 10 == 9 else "train" for i in range(len(splits))]
+
+
+def test_the_build_script_reads_the_archives_as_described(tmp_path, monkeypatch):
+    """tools/build_text_data.py on small stand-in archives of the same layout: the snippets and licences come out
+    byte for byte, the treebank as one line per sentence with the authors' split, and a wrong checksum stops it."""
+    import io
+    import tarfile
+    import zipfile
+
+    from tools import build_text_data
+
+    def tar_bytes(members):
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            for name, data in members.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()
+
+    snippets = b"1\t2.5\tA fine film.\r\n2\t-1.25\tDull."
+    inner = tar_bytes({"hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt": snippets})
+    sdist = tmp_path / "vaderSentiment-3.3.2.tar.gz"
+    sdist.write_bytes(tar_bytes({"vaderSentiment-3.3.2/LICENSE.txt": b"MIT",
+                                 "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz": inner}))
+
+    def conllu(count, prefix):
+        return "\n\n".join(f"# sent_id = {prefix}:{i}\n# text = w{i} .\n1\tw{i}\tw\tNOUN\tNN\t_\t0\troot\t_\t_\n"
+                           f"2\t.\t.\tPUNCT\t.\t_\t1\tp\t_\t_" for i in range(count)) + "\n"
+
+    sources = {"data/web.conllu": conllu(12, "web").encode(), "data/wiki.conllu": conllu(3, "wiki").encode()}
+    wheel = tmp_path / "turkish_treebanks-1.0.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("turkish_treebanks-1.0.0.dist-info/LICENSE", "Apache")
+        for name, data in sources.items():
+            archive.writestr(name, data)
+    hashes = {sdist.name: build_text_data.sha256(sdist.read_bytes()), wheel.name: build_text_data.sha256(
+        wheel.read_bytes()), **{name: build_text_data.sha256(data) for name, data in sources.items()}}
+    monkeypatch.setattr(build_text_data, "SOURCE_SHA256", hashes)
+    files = {**build_text_data.vader_files(sdist), **build_text_data.treebank_files(wheel)}
+    assert files["movieReviewSnippets_GroundTruth.txt"] == snippets
+    assert files["LICENSE.vaderSentiment"] == b"MIT" and files["LICENSE.turkish-treebanks"] == b"Apache"
+    lines = files["turkish_pos.tsv"].decode().splitlines()
+    assert len(lines) == 15 and lines[0] == "web\ttrain\tweb:0\tw0 .\tNOUN PUNCT"
+    assert [line.split("\t")[1] for line in lines[:12]] == ["train"] * 8 + ["dev", "test", "train", "train"]
+    monkeypatch.setitem(build_text_data.SOURCE_SHA256, "data/wiki.conllu", "0" * 64)
+    with pytest.raises(SystemExit, match="another version"):
+        build_text_data.treebank_files(wheel)
