@@ -1,23 +1,20 @@
 """Lesson 09's checks grade fairly, and its data files are what the build script makes.
 
-The checks are a library (solutions/09-text/lesson_checks.py, visible; hidden_checks.py, instructors only): these
-tests call them directly, in-process, on answers written here as source (as a learner would write them in the
-answer cell): correct answers written differently from the reference must pass every check, plausible wrong
-answers must fail a hidden check with a message that names the mistake, and hostile answers must fail. The answers
-of the solutions notebook itself must pass every check.
-
-ALTERNATIVE, MISTAKES, HOSTILE and AUTOGRADED have the shape of the other lessons' modules (answer cell grade id
--> source), for the shared harness (tests/harness.py) to grade through nbgrader once the new check library lands.
+How the variants run, and what every lesson's module checks: tests/harness.py (LessonTests). The variants here are
+answer cells written as a learner would write them: correct answers written differently must pass every check,
+plausible mistakes must fail a hidden check with a message that names the mistake, and answers whose objects claim
+to equal anything must fail.
 """
 
 import hashlib
 import importlib
 import sys
 
-import nbformat
 import pytest
 
 from course.lessons import SOLUTIONS
+from tests.check_cells import run_check_cells
+from tests.harness import LessonTests, points
 
 LESSON = "09-text"
 LESSON_DIR = SOLUTIONS / LESSON
@@ -350,7 +347,7 @@ def token_accuracy(logits, tags, pad_tag=-100):
 # Hostile answers: objects that claim to equal anything.
 
 HOSTILE = {
-    "ex9_1_vocabulary": ('''
+    "ex9_1_vocabulary": '''
 class Anything(dict):
     def __eq__(self, other):
         return True
@@ -361,8 +358,8 @@ class Anything(dict):
 
 def build_vocabulary(sentences, min_count):
     return Anything()
-''', "build_vocabulary"),
-    "ex9_2_collate_tagged": ('''
+''',
+    "ex9_2_collate_tagged": '''
 class Anything(tuple):
     def __eq__(self, other):
         return True
@@ -371,8 +368,8 @@ class Anything(tuple):
 
 def collate_tagged(batch, pad_id=0, pad_tag=-100):
     return Anything((Anything(), Anything(), Anything()))
-''', "collate_tagged"),
-    "ex9_3_gru_tagger": ('''
+''',
+    "ex9_3_gru_tagger": '''
 class Anything(torch.Tensor):
     def __eq__(self, other):
         return True
@@ -386,8 +383,8 @@ class GRUTagger(nn.Module):
 
     def forward(self, tokens, lengths):
         return torch.zeros(*tokens.shape, self.head.out_features)
-''', "GRUTagger"),
-    "ex9_4_token_accuracy": ('''
+''',
+    "ex9_4_token_accuracy": '''
 class Anything(int):
     def __eq__(self, other):
         return True
@@ -397,19 +394,10 @@ class Anything(int):
 
 def token_accuracy(logits, tags, pad_tag=-100):
     return (Anything(0), Anything(0))
-''', "token_accuracy"),
+''',
 }
 
-ANSWER_NAMES = {"ex9_1_vocabulary": "build_vocabulary", "ex9_2_collate_tagged": "collate_tagged",
-                "ex9_3_gru_tagger": "GRUTagger", "ex9_4_token_accuracy": "token_accuracy"}
-EXERCISE_OF = {"ex9_1_vocabulary": "9_1", "ex9_2_collate_tagged": "9_2", "ex9_3_gru_tagger": "9_3",
-               "ex9_4_token_accuracy": "9_4"}
-ALTERNATIVES = {"ex9_1_vocabulary": VOCABULARY_ALTERNATIVES, "ex9_2_collate_tagged": COLLATE_ALTERNATIVES,
-                "ex9_3_gru_tagger": TAGGER_ALTERNATIVES, "ex9_4_token_accuracy": ACCURACY_ALTERNATIVES}
-MISTAKE_SETS = {"ex9_1_vocabulary": VOCABULARY_MISTAKES, "ex9_2_collate_tagged": COLLATE_MISTAKES,
-                "ex9_3_gru_tagger": TAGGER_MISTAKES, "ex9_4_token_accuracy": ACCURACY_MISTAKES}
-
-# The shared harness's view (answer cell grade id -> source).
+# The shared harness's students (answer cell grade id -> source), graded through nbgrader and the course's grader.
 ALTERNATIVE = {
     "ex9_1_vocabulary": VOCABULARY_ALTERNATIVES["sorted by first position"],
     "ex9_2_collate_tagged": COLLATE_ALTERNATIVES["loop"],
@@ -422,10 +410,81 @@ MISTAKES = {
     "ex9_3_gru_tagger": TAGGER_MISTAKES["not packed"][0],
     "ex9_4_token_accuracy": ACCURACY_MISTAKES["padding counted"][0],
 }
-AUTOGRADED = {"mistakes": MISTAKES}
+# Through the course's grader too (answers called across the process boundary): other mistakes, and correct answers
+# written differently (an OrderedDict, a list instead of a tuple, the learner's own module class as a remote object,
+# a loop on the CPU).
+OTHER_MISTAKES = {
+    "ex9_1_vocabulary": VOCABULARY_MISTAKES["specials swapped"][0],
+    "ex9_2_collate_tagged": COLLATE_MISTAKES["sorted by length"][0],
+    "ex9_3_gru_tagger": TAGGER_MISTAKES["no total_length"][0],
+    "ex9_4_token_accuracy": ACCURACY_MISTAKES["pad_tag ignored"][0],
+}
+ALTERNATIVES_GRADED = {
+    "ex9_1_vocabulary": VOCABULARY_ALTERNATIVES["ordered dict"],
+    "ex9_2_collate_tagged": COLLATE_ALTERNATIVES["F.pad"],
+    "ex9_3_gru_tagger": TAGGER_ALTERNATIVES["one sentence at a time"],
+    "ex9_4_token_accuracy": ACCURACY_ALTERNATIVES["loop"],
+}
+AUTOGRADED = {"mistakes": MISTAKES, "other_mistakes": OTHER_MISTAKES, "alternatives": ALTERNATIVES_GRADED}
+
+
+class TestLesson(LessonTests):
+    """The shared checks of tests/harness.py, on this lesson."""
+
+
+ANSWER_CELLS = {answer_id[:5]: answer_id for answer_id in ALTERNATIVE}  # "ex9_1" -> "ex9_1_vocabulary"
+EXERCISES = list(ANSWER_CELLS)
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_plausible_mistakes_score_nothing(scores, exercise):
+    # Every one of these mistakes shows on the visible examples too.
+    for student in ("mistakes", "other_mistakes"):
+        assert points(scores, student, f"{exercise}_visible") == 0, student
+        assert points(scores, student, f"{exercise}_hidden") == 0, student
+
+
+def test_correct_answers_written_differently_score_full_marks_through_the_grader(scores):
+    for grade_id, (score, max_score) in scores["alternatives"].items():
+        assert score == max_score, f"alternatives/{grade_id}: {score}/{max_score}"
+
 
 # ----------------------------------------------------------------------------------------------------------------
-# Harness: the lesson's check modules, imported fresh from its folder; answers compiled from source.
+# The other variants, in-process.
+
+def run_variant(exercise, answer):
+    """{visible, hidden: None if the cell passed, else the message of what it raised}."""
+    results = run_check_cells(LESSON, {ANSWER_CELLS[exercise]: answer})
+    return {"visible": results[f"{exercise}_visible"], "hidden": results[f"{exercise}_hidden"]}
+
+
+ALL_ALTERNATIVES = [(answer_id[:5], name, source) for answer_id, variants in (
+    ("ex9_1", VOCABULARY_ALTERNATIVES), ("ex9_2", COLLATE_ALTERNATIVES), ("ex9_3", TAGGER_ALTERNATIVES),
+    ("ex9_4", ACCURACY_ALTERNATIVES)) for name, source in variants.items()]
+ALL_MISTAKES = [(answer_id[:5], name, *case) for answer_id, variants in (
+    ("ex9_1", VOCABULARY_MISTAKES), ("ex9_2", COLLATE_MISTAKES), ("ex9_3", TAGGER_MISTAKES),
+    ("ex9_4", ACCURACY_MISTAKES)) for name, case in variants.items()]
+
+
+@pytest.mark.parametrize(("exercise", "name", "answer"), ALL_ALTERNATIVES,
+                         ids=[f"{e}-{n}" for e, n, _ in ALL_ALTERNATIVES])
+def test_correct_answers_written_differently_pass(exercise, name, answer):
+    results = run_variant(exercise, answer)
+    assert results == {"visible": None, "hidden": None}, results
+
+
+@pytest.mark.parametrize("grade_id", sorted(HOSTILE))
+def test_objects_that_equal_anything_score_nothing(grade_id):
+    results = run_variant(grade_id[:5], HOSTILE[grade_id])
+    assert results["visible"] is not None and results["hidden"] is not None, results
+
+
+@pytest.mark.parametrize(("exercise", "name", "answer", "named"), ALL_MISTAKES,
+                         ids=[f"{e}-{n}" for e, n, _, _ in ALL_MISTAKES])
+def test_every_plausible_mistake_fails_the_hidden_checks_and_says_why(exercise, name, answer, named):
+    results = run_variant(exercise, answer)
+    assert results["hidden"] is not None, f"the hidden checks of {exercise} let '{name}' pass"
+    assert named in results["hidden"], f"{exercise} '{name}': the message does not name the mistake: {results}"
 
 
 @pytest.fixture(scope="module")
@@ -444,127 +503,26 @@ def modules():
         sys.modules.update(saved)
 
 
-def answer_namespace():
-    """What the notebook has defined before its answer cells (imports and the packing helpers)."""
-    import collections
-    import copy
-    import math
-
+def test_checks_leave_the_global_random_state_alone(modules, capsys):
+    """In a notebook the checks run in the learner's kernel: they must not change the random numbers the lesson's
+    next cells draw (building modules draws their initial weights)."""
     import torch
-    import torch.nn.functional as F
-    from torch import nn
-    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
-    return {"collections": collections, "copy": copy, "math": math, "torch": torch, "F": F, "nn": nn,
-            "pack_padded_sequence": pack_padded_sequence, "pad_packed_sequence": pad_packed_sequence,
-            "pad_sequence": pad_sequence, "__name__": "answer"}
-
-
-def compiled(source, name):
-    namespace = answer_namespace()
-    exec(compile(source, f"<answer {name}>", "exec"), namespace)
-    return namespace[name]
-
-
-def check_outcomes(modules, answer_id, answer):
-    """{"visible": message or None, "hidden": message or None} for `answer` (None: passed)."""
     lesson_checks, hidden_checks = modules
-    number = EXERCISE_OF[answer_id]
-    outcomes = {}
-    for kind, module in (("visible", lesson_checks), ("hidden", hidden_checks)):
-        try:
-            getattr(module, f"exercise_{number}")(answer)  # prints one line when the checks pass
-        except AssertionError as failure:  # CheckFailed
-            outcomes[kind] = str(failure)
-        else:
-            outcomes[kind] = None
-    return outcomes
-
-
-def notebook_answers():
-    """{answer grade id: source} of the solutions notebook's answer cells."""
-    nb = nbformat.read(str(LESSON_DIR / f"{LESSON}.ipynb"), as_version=4)
-    return {cell.metadata["nbgrader"]["grade_id"]: cell.source for cell in nb.cells
-            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution")}
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Tests
-
-
-def test_the_notebook_has_the_answer_cells_these_tests_know():
-    assert set(notebook_answers()) == set(ANSWER_NAMES)
-
-
-@pytest.mark.parametrize("answer_id", sorted(ANSWER_NAMES))
-def test_the_solution_passes_every_check(modules, answer_id):
-    answer = compiled(notebook_answers()[answer_id], ANSWER_NAMES[answer_id])
-    assert check_outcomes(modules, answer_id, answer) == {"visible": None, "hidden": None}
-
-
-def untouched(source):
-    """An answer cell as the student notebook has it: each solution region replaced by nbgrader's stub."""
-    lines, inside, kept = source.splitlines(), False, []
-    for line in lines:
-        if line.strip() == "### BEGIN SOLUTION":
-            inside = True
-            indent = line[: len(line) - len(line.lstrip())]
-            kept += [f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError()"]
-        elif line.strip() == "### END SOLUTION":
-            inside = False
-        elif not inside:
-            kept.append(line)
-    return "\n".join(kept)
-
-
-@pytest.mark.parametrize("answer_id", sorted(ANSWER_NAMES))
-def test_the_untouched_answer_fails_every_check(modules, answer_id):
-    answer = compiled(untouched(notebook_answers()[answer_id]), ANSWER_NAMES[answer_id])
-    outcomes = check_outcomes(modules, answer_id, answer)
-    assert "NotImplementedError" in outcomes["visible"] and "NotImplementedError" in outcomes["hidden"], outcomes
-
-
-@pytest.mark.parametrize("answer_id", sorted(ANSWER_NAMES))
-def test_the_working_versions_pass_every_check(modules, answer_id):
-    answer = modules[1].WORKING[ANSWER_NAMES[answer_id]]
-    assert check_outcomes(modules, answer_id, answer) == {"visible": None, "hidden": None}
-
-
-@pytest.mark.parametrize("answer_id, variant", [(a, v) for a in sorted(ALTERNATIVES) for v in ALTERNATIVES[a]])
-def test_correct_answers_written_differently_pass(modules, answer_id, variant):
-    answer = compiled(ALTERNATIVES[answer_id][variant], ANSWER_NAMES[answer_id])
-    assert check_outcomes(modules, answer_id, answer) == {"visible": None, "hidden": None}
-
-
-@pytest.mark.parametrize("answer_id, mistake", [(a, m) for a in sorted(MISTAKE_SETS) for m in MISTAKE_SETS[a]])
-def test_plausible_mistakes_fail_the_hidden_checks_with_a_message_that_names_them(modules, answer_id, mistake):
-    source, expected_words = MISTAKE_SETS[answer_id][mistake]
-    outcomes = check_outcomes(modules, answer_id, compiled(source, ANSWER_NAMES[answer_id]))
-    assert outcomes["hidden"] is not None, f"{mistake}: passed the hidden checks"
-    assert expected_words in outcomes["hidden"], f"{mistake}: {outcomes['hidden']}"
-
-
-@pytest.mark.parametrize("answer_id", sorted(HOSTILE))
-def test_hostile_answers_fail_every_check(modules, answer_id):
-    source, name = HOSTILE[answer_id]
-    outcomes = check_outcomes(modules, answer_id, compiled(source, name))
-    assert outcomes["visible"] is not None and outcomes["hidden"] is not None, outcomes
-
-
-def test_the_shared_harness_view_matches(modules):
-    for answer_id, source in ALTERNATIVE.items():
-        answer = compiled(source, ANSWER_NAMES[answer_id])
-        assert check_outcomes(modules, answer_id, answer) == {"visible": None, "hidden": None}
-    for answer_id, source in MISTAKES.items():
-        assert check_outcomes(modules, answer_id, compiled(source, ANSWER_NAMES[answer_id]))["hidden"] is not None
-
-
-def test_checks_leave_the_global_random_state_alone(modules):
-    import torch
-
+    answers = {"9_1": hidden_checks.reference_build_vocabulary, "9_2": hidden_checks.reference_collate_tagged,
+               "9_4": hidden_checks.reference_token_accuracy}
     before = torch.random.get_rng_state()
-    for answer_id, name in ANSWER_NAMES.items():
-        check_outcomes(modules, answer_id, modules[1].WORKING[name])
+    for number, answer in answers.items():
+        for module in modules:
+            getattr(module, f"exercise_{number}")(answer)
+    from torch import nn
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    namespace = {"torch": torch, "nn": nn, "pack_padded_sequence": pack_padded_sequence,
+                 "pad_packed_sequence": pad_packed_sequence}
+    exec(ALTERNATIVE["ex9_3_gru_tagger"], namespace)  # a tagger whose __init__ draws its initial weights
+    for module in modules:
+        module.exercise_9_3(namespace["GRUTagger"])
     assert torch.equal(before, torch.random.get_rng_state())
 
 

@@ -1,14 +1,31 @@
-# Course check helpers (read-only cell). Every visible and hidden check in this notebook uses them, so a failed
-# check says what it expected and what it got. Types are checked before values: an object whose == always
-# answers True cannot pass.
+"""The course's check library: the base of every lesson's visible checks (``lesson_checks.py``, shipped with the
+lesson) and hidden checks (``hidden_checks.py``, instructors only). ``make release`` copies this file into every
+lesson folder as ``course_checks.py``; never edit those copies.
+
+A check is a function registered with ``@exercise(grade_id, *answer_names)``. In a notebook, the visible check cell
+calls it with the learner's answers (``checks.exercise_0_1(gru_shapes)``) and it prints one line when they pass.
+When the course's grader grades a submission, the same function runs in the grader's own process, outside the
+learner's kernel: the answers it receives are stubs that call the learner's functions in the kernel and bring back
+plain data (``grading/toolkit/remote.py``). So check code only calls answers, reads what they return, and uses the
+helpers below; it never relies on living in the learner's kernel.
+
+A failed check raises ``CheckFailed`` with a message that says what was expected and what came back. Types are
+checked before values: an object whose == always answers True cannot pass.
+"""
 import builtins as _builtins
+import contextlib
+import importlib
 import numbers
 import operator
+import os
+import re
+import sys
 
 import torch
 
-# The originals the checks rely on, kept as this cell runs (before any answer cell): an answer that shadows a
-# built-in (isinstance, int, ...) or patches torch (torch.allclose, Tensor methods) cannot change what they do.
+# The originals the checks rely on, kept as this module loads (before any answer cell runs): in a notebook, an answer
+# that shadows a built-in (isinstance, int, ...) or patches torch (torch.allclose, Tensor methods) cannot change what
+# they do. (When graded, the checks run in the grader's process, which learner code never reaches.)
 _issubclass, _isinstance, _tuple, _type, _all = (_builtins.issubclass, _builtins.isinstance, _builtins.tuple,
                                                  _builtins.type, _builtins.all)
 _Integral, _bool, _repr, _float = numbers.Integral, _builtins.bool, _builtins.repr, _builtins.float
@@ -43,12 +60,12 @@ def check_type(value, expected_type, what):
     if not _is_instance(value, expected_type):
         types = expected_type if _isinstance(expected_type, _tuple) else (expected_type,)
         names = " or ".join(t.__name__ for t in types)
-        raise CheckFailed(f"{what}: expected {names}, got {_type(value).__name__}: {_repr(value):.100}")
+        raise CheckFailed(f"{what}: expected {names}, got {type_name(value)}: {_repr(value):.100}")
 
 
 def check_int(value, expected, what):
     """`value` must be an integer (not a bool) equal to `expected`."""
-    check(_is_int(value), f"{what}: expected an int, got {_type(value).__name__}: {_repr(value):.100}")
+    check(_is_int(value), f"{what}: expected an int, got {type_name(value)}: {_repr(value):.100}")
     check(_index(value) == expected, f"{what}: expected {expected}, got {_index(value)}")
 
 
@@ -132,30 +149,6 @@ class while_checking:
         raise CheckFailed(f"while checking {self.configuration}: {kind.__name__}: {error}") from error
 
 
-class forbidden_torch_functions(torch.overrides.TorchFunctionMode):
-    """`with forbidden_torch_functions({"gru_cell": "nn.GRUCell / torch.gru_cell"}, "Exercise 1.2"):` makes any
-    call of those torch functions raise CheckFailed, whatever name the learner's code reached them by (nn.GRUCell,
-    torch.gru_cell, torch._VF.gru_cell, torch.ops.aten.gru_cell all end in the same function). The check fails
-    at the end of the block even if the learner's code caught the error. Leaving the block restores everything."""
-
-    def __init__(self, forbidden, exercise):
-        super().__init__()
-        self.forbidden, self.exercise, self.used = dict(forbidden), exercise, []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        name = _getattr(func, "__name__", "").split(".")[0]
-        if name in self.forbidden:
-            self.used.append(self.forbidden[name])
-            raise CheckFailed(f"{self.exercise} must not call {self.forbidden[name]}: write the computation yourself")
-        return func(*args, **(kwargs or {}))
-
-    def __exit__(self, *exc_info):
-        result = super().__exit__(*exc_info)
-        if self.used and exc_info[0] is None:
-            raise CheckFailed(f"{self.exercise} must not call {self.used[0]}: write the computation yourself")
-        return result
-
-
 def gru_weight_mistakes(module, run):
     """{a classic mistake: a function of no arguments returning run(changed)}, where `changed` is a copy of the
     nn.GRU or nn.GRUCell `module` whose weights make it compute that mistake (so no GRU equations are needed
@@ -196,76 +189,238 @@ def gru_weight_mistakes(module, run):
     return mistakes
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# LOCAL STAND-IN (Lesson 09 only), until the shared check library lands on main: `exercise`, `CountCalls`,
-# `is_module`, `parameters_of` and `yours_or_working` as the new contract describes them, written minimally so that
-# the lesson runs. The lead's tools/course_checks.py replaces this whole file (`make release` copies it here).
-import functools as _functools  # noqa: E402
-import importlib as _importlib  # noqa: E402
+# --- Registering checks ------------------------------------------------------------------------------------------
 
-_registered = {}  # grade id -> the registered check (as `exercise` returns it)
+CHECKS = {}  # grade id of a check cell -> its Check (the grader finds a cell's check here)
+_GRADE_ID = re.compile(r"^ex(\d+)_(\d+)_(visible|hidden)$")
 
 
-def exercise(grade_id, *answer_names, forbidden=None):
-    """Register a check for the check cell `grade_id`; it takes the learner's answers named `answer_names`, in
-    order, raises CheckFailed when one is wrong, and (as called from a notebook) prints one line when they pass."""
-    number = grade_id[2:].split("_")[0] + "." + grade_id[2:].split("_")[1]  # "ex9_1_visible" -> "9.1"
-    kind = "hidden" if grade_id.endswith("_hidden") else "visible"
+class Check:
+    """A registered check: call it with the learner's answers, in the order of `answers`. It raises CheckFailed
+    when an answer is wrong and prints one line when all is well."""
 
-    def register(check):
-        @_functools.wraps(check)
-        def run(*answers):
-            check(*answers)
-            print(f"Exercise {number}: {kind} checks passed")
+    def __init__(self, grade_id, function, answers, forbidden):
+        self.grade_id, self.function, self.answers = grade_id, function, _tuple(answers)
+        self.forbidden = dict(forbidden or {})  # answer name -> {operator: what the learner calls it}
+        self.__doc__, self.__name__ = function.__doc__, function.__name__
 
-        run.grade_id, run.answer_names, run.forbidden, run.check = grade_id, answer_names, forbidden, check
-        _registered[grade_id] = run
-        return run
+    @property
+    def passed_line(self):
+        match = _GRADE_ID.match(self.grade_id)
+        if not match:
+            return f"{self.grade_id}: checks passed"
+        lesson, number, kind = match.groups()
+        return f"Exercise {int(lesson)}.{int(number)}: {kind} checks passed"
 
+    @property
+    def exercise_name(self):
+        match = _GRADE_ID.match(self.grade_id)
+        return f"Exercise {int(match.group(1))}.{int(match.group(2))}" if match else self.grade_id
+
+    def run(self, *answers):
+        """The check itself, on answers that are already what the check should call (no line printed)."""
+        if len(answers) != len(self.answers):
+            raise TypeError(f"{self.function.__name__} takes {len(self.answers)} answers "
+                            f"({', '.join(self.answers)}), got {len(answers)}")
+        self.function(*answers)
+
+    def __call__(self, *answers):
+        """In a notebook: check the learner's answers here, in this kernel, for instant feedback."""
+        watched = [watch_operators(answer, name, self.forbidden[name], self.exercise_name)
+                   if name in self.forbidden and _callable(answer) else answer
+                   for name, answer in zip(self.answers, answers, strict=True)]
+        self.run(*watched)
+        print(self.passed_line)
+
+
+def exercise(grade_id, *answers, forbidden=None):
+    """Register the decorated function as the check of the check cell `grade_id`, taking the learner's answers
+    named `answers`. `forbidden`: {answer name: {PyTorch operator: name a learner knows it by}}, e.g.
+    ``{"gru_cell": GRU_OPERATORS}``: a call of that answer that reaches one of the operators fails the check."""
+    def register(function):
+        check = Check(grade_id, function, answers, forbidden)
+        CHECKS[grade_id] = check
+        return check
     return register
 
 
+# --- Learner objects seen from the grader ------------------------------------------------------------------------
+# When graded, an answer that returns something other than plain data (a module of the learner's own class, say)
+# comes back as a remote object: it can be called, its methods called and its attributes read. These helpers work
+# on real objects (in a notebook) and remote ones (in the grader) alike.
+
+def _remote_query(value):
+    return _getattr(_type(value), "_course_remote_query", None)
+
+
+def type_name(value):
+    """The name of `value`'s real type (for a remote object, of the object in the learner's kernel)."""
+    query = _remote_query(value)
+    return query(value, "type_name") if query else _type(value).__name__
+
+
+def is_module(value):
+    """True if `value` is a torch.nn.Module (by its real type)."""
+    query = _remote_query(value)
+    return query(value, "is_module") if query else _is_instance(value, torch.nn.Module)
+
+
+def parameters_of(module):
+    """{name: tensor} of the module's parameters (detached copies), like dict(module.named_parameters())."""
+    query = _remote_query(module)
+    if query:
+        return query(module, "named_parameters")
+    return {name: p.detach().clone() for name, p in module.named_parameters()}
+
+
+def gradients_of(module):
+    """{name: gradient or None} of the module's parameters."""
+    query = _remote_query(module)
+    if query:
+        return query(module, "named_gradients")
+    return {name: None if p.grad is None else p.grad.detach().clone() for name, p in module.named_parameters()}
+
+
 class CountCalls(torch.nn.Module):
-    """Wraps a module; `.calls` counts its forward calls."""
+    """A module wrapped so that its calls are counted (`.calls`): a rollout that should call a GRU once per step
+    can be checked. Its attributes are the wrapped module's (`.batch_first`, `.hidden_size`, ...). When graded, the
+    learner's code receives a stand-in whose every call runs here, in the grader: the count is the grader's own."""
 
     def __init__(self, module):
         super().__init__()
-        self.module, self.calls = module, 0
+        self.module = module
+        self.calls = 0
 
     def forward(self, *args, **kwargs):
         self.calls += 1
         return self.module(*args, **kwargs)
 
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return _getattr(self._modules["module"], name)
 
-def is_module(obj):
-    """Whether `obj` is a torch.nn.Module (by its real type)."""
-    return _is_instance(obj, torch.nn.Module)
+
+# --- Forbidden operators, seen at PyTorch's dispatcher ----------------------------------------------------------
+# An exercise that asks for a computation from scratch forbids PyTorch's own. Whatever route the learner's code
+# takes (nn.GRUCell, torch.gru_cell, torch._VF, torch.ops.aten, a TorchScript string, DisableTorchFunction), the call
+# passes PyTorch's dispatcher, where its profiler sees the operator; threads are watched too.
+
+GRU_OPERATORS = {"aten::gru_cell": "nn.GRUCell or torch.gru_cell", "aten::gru": "nn.GRU or torch.gru",
+                 "aten::_thnn_fused_gru_cell": "PyTorch's fused GRU cell"}
 
 
-def parameters_of(obj):
-    """{name: tensor} of a module's parameters."""
-    return {name: parameter for name, parameter in obj.named_parameters()}
+class OperatorsUnseen(RuntimeError):
+    """The profiler that watches a call for forbidden operators was stopped or replaced during the call."""
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """PyTorch's profiler writes a line to the process's stderr as it starts and stops: keep it out of the output."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def call_watching_operators(function, args, kwargs, marker="course-checks"):
+    """(result, [operators the call reached]). Raises OperatorsUnseen if the profiler did not see the call from
+    start to end (the learner's code stopped or restarted it), and what the call raised, if it raised."""
+    from torch._C._profiler import _ExperimentalConfig
+    from torch.autograd.profiler import profile, record_function
+
+    profiler = profile(use_kineto=True, experimental_config=_ExperimentalConfig(profile_all_threads=True))
+    with _quiet_stderr():
+        profiler.__enter__()
+    outcome = None
+    try:
+        with record_function(f"{marker}:begin"):
+            pass
+        try:
+            result = function(*args, **kwargs)
+        except BaseException as error:
+            outcome = error
+        with record_function(f"{marker}:end"):
+            pass
+    finally:
+        try:
+            with _quiet_stderr():
+                profiler.__exit__(None, None, None)
+            names = [event.name for event in profiler.function_events]
+        except Exception as error:
+            raise OperatorsUnseen(f"the profiler was stopped during the call ({type(error).__name__})") from None
+    begin, end = f"{marker}:begin", f"{marker}:end"
+    if begin not in names or end not in names or names.index(begin) > names.index(end):
+        raise OperatorsUnseen("the profiler did not see the whole call (it was stopped or restarted)")
+    if outcome is not None:
+        raise outcome
+    return result, names[names.index(begin) + 1:names.index(end)]
+
+
+def forbidden_message(answer_name, exercise_name, operator_name, known_as):
+    return (f"{answer_name} calls {known_as} ({operator_name}), which {exercise_name} forbids: write the computation "
+            f"yourself")
+
+
+def watch_operators(function, answer_name, forbidden, exercise_name):
+    """`function` wrapped so that a call reaching one of `forbidden` ({operator: name}) raises CheckFailed."""
+    def watched(*args, **kwargs):
+        try:
+            result, operators = call_watching_operators(function, args, kwargs)
+        except OperatorsUnseen as unseen:
+            raise CheckFailed(f"{answer_name}: {unseen}; {exercise_name} watches which PyTorch operators the "
+                              f"answer calls, so it cannot be checked") from None
+        for name in operators:
+            if name in forbidden:
+                raise CheckFailed(forbidden_message(answer_name, exercise_name, name, forbidden[name]))
+        return result
+    watched.__name__ = _getattr(function, "__name__", answer_name)
+    return watched
+
+
+# --- After an exercise: your answer, or the course's working version ---------------------------------------------
+
+WORKING_VERSIONS = "working_versions"  # module next to a self-paced copy of the lesson (not in a class's release)
 
 
 def yours_or_working(answer, name):
-    """`answer` if it passes the visible checks of the exercise that asks for `name`; otherwise the course's working
-    version (shipped only with self-paced copies of the course), with a line that says so."""
-    checks = [run for run in _registered.values() if run.grade_id.endswith("_visible") and name in run.answer_names]
-    if checks:
-        try:
-            checks[0].check(answer)
-            return answer
-        except Exception as error:  # any failure means: use the working version
-            reason = f"{type(error).__name__}: {error}"
-    else:
-        reason = "no visible check found"
-    for module_name in ("working_answers", "hidden_checks"):
-        try:
-            working = _importlib.import_module(module_name).WORKING[name]
-        except (ImportError, AttributeError, KeyError):
-            continue
-        print(f"{name}: yours does not pass the visible checks yet, so the cells below use the course's working "
-              f"version ({reason:.200})")
-        return working
-    raise CheckFailed(f"{name} does not pass the visible checks ({reason:.300}), and this copy of the course has no "
-                      f"working version to use instead: fix your answer above, then run this cell again")
+    """What the rest of the lesson should use for `name`: your `answer` if it passes its visible checks, else the
+    course's working version from working_versions.py (self-paced copies of the course only), else your answer."""
+    checks = [c for c in CHECKS.values() if c.answers == (name,) and c.grade_id.endswith("_visible")]
+    problem = "it is not defined" if answer is None else None
+    if problem is None:
+        for check in checks:
+            try:
+                with contextlib.redirect_stdout(None):
+                    check(answer)
+            except Exception as failure:
+                problem = f"{type(failure).__name__}: {failure}".splitlines()[0][:200]
+                break
+    if problem is None:
+        print(f"Using your {name} (it passes its visible checks).")
+        return answer
+    try:
+        module = importlib.import_module(WORKING_VERSIONS)
+        working = _getattr(module, name)
+    except (ImportError, AttributeError):
+        print(f"Your {name} does not pass its visible checks yet ({problem}); the cells below use it anyway.")
+        return answer
+    # The working versions may use what the lesson's cells defined before (its imports, classes): lend them those.
+    notebook = sys._getframe(1).f_globals
+    for key, value in notebook.items():
+        if not key.startswith("_") and key not in module.__dict__:
+            module.__dict__[key] = value
+    print(f"Using the course's working version of {name} from {WORKING_VERSIONS}.py: yours does not pass its "
+          f"visible checks yet ({problem}).")
+    return working

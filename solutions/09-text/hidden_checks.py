@@ -1,8 +1,7 @@
 """Lesson 09's hidden checks (instructors only: never released to learners).
 
 Each check compares the learner's answer with a reference on many random configurations and the edge cases, after
-the types; when the values differ it also runs the known mistakes and names the one the answer matches. The
-references below are also the course's working versions (``WORKING``), for self-paced copies of the course.
+the types; when the values differ it also runs the known mistakes and names the one the answer matches.
 """
 
 from collections import Counter
@@ -21,14 +20,13 @@ from lesson_checks import (
     compare_vocabulary,
     vocabulary_items,
 )
-from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
 # -----------------------------------------------------------------------------------------------------------------
-# References (the working versions)
+# References
 
 
-def working_build_vocabulary(sentences, min_count):
+def reference_build_vocabulary(sentences, min_count):
     counts = Counter(token for sentence in sentences for token in sentence)
     vocabulary = dict(SPECIALS)
     for token, count in counts.most_common():  # ties keep the order of first appearance
@@ -37,35 +35,17 @@ def working_build_vocabulary(sentences, min_count):
     return vocabulary
 
 
-def working_collate_tagged(batch, pad_id=0, pad_tag=-100):
+def reference_collate_tagged(batch, pad_id=0, pad_tag=-100):
     tokens, tags = zip(*batch, strict=True)
     return (pad_sequence(list(tokens), batch_first=True, padding_value=pad_id),
             torch.tensor([len(t) for t in tokens]),
             pad_sequence(list(tags), batch_first=True, padding_value=pad_tag))
 
 
-class WorkingGRUTagger(nn.Module):
-    def __init__(self, vocab_size, embedding_dim, hidden_size, num_tags, bidirectional=True, pad_id=0):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
-        self.gru = nn.GRU(embedding_dim, hidden_size, batch_first=True, bidirectional=bidirectional)
-        self.head = nn.Linear((2 if bidirectional else 1) * hidden_size, num_tags)
-
-    def forward(self, tokens, lengths):
-        packed = pack_padded_sequence(self.embedding(tokens), lengths, batch_first=True, enforce_sorted=False)
-        output, _ = self.gru(packed)
-        output, _ = pad_packed_sequence(output, batch_first=True, total_length=tokens.shape[1])
-        return self.head(output)
-
-
-def working_token_accuracy(logits, tags, pad_tag=-100):
+def reference_token_accuracy(logits, tags, pad_tag=-100):
     real = tags != pad_tag
     correct = (logits.argmax(dim=-1) == tags) & real
     return int(correct.sum().item()), int(real.sum().item())
-
-
-WORKING = {"build_vocabulary": working_build_vocabulary, "collate_tagged": working_collate_tagged,
-           "GRUTagger": WorkingGRUTagger, "token_accuracy": working_token_accuracy}
 
 
 # -----------------------------------------------------------------------------------------------------------------
@@ -120,7 +100,7 @@ def random_sentences(generator, count, words, longest):
 def check_vocabulary(build_vocabulary, sentences, min_count):
     what = f"build_vocabulary(<{len(sentences)} sentences>, min_count={min_count})"
     got = call_build_vocabulary(build_vocabulary, sentences, min_count)
-    expected = working_build_vocabulary(sentences, min_count)
+    expected = reference_build_vocabulary(sentences, min_count)
     mine = dict(vocabulary_items(got, what))
     if mine != expected:
         matches = [mistake for mistake, wrong in vocabulary_mistakes(sentences, min_count).items()
@@ -160,7 +140,7 @@ def random_batch(generator, count, longest, vocab_size=50, num_tags=12):
 def check_collate(collate_tagged, batch, pad_id=None, pad_tag=None):
     what, result = call_collate(collate_tagged, batch, pad_id, pad_tag)
     compare_collated(what, result, batch, 0 if pad_id is None else pad_id, -100 if pad_tag is None else pad_tag)
-    expected = working_collate_tagged(batch, *(() if pad_id is None else (pad_id,)),
+    expected = reference_collate_tagged(batch, *(() if pad_id is None else (pad_id,)),
                                       **({} if pad_tag is None else {"pad_tag": pad_tag}))
     for name, got, want in zip(("tokens", "lengths", "tags"), result, expected, strict=True):
         if not torch.equal(got, want):
@@ -263,7 +243,7 @@ def accuracy_mistakes(logits, tags, pad_tag):
 def check_accuracy(token_accuracy, logits, tags, pad_tag=None):
     what, result = call_accuracy(token_accuracy, logits, tags, pad_tag)
     pad = -100 if pad_tag is None else pad_tag
-    expected = working_token_accuracy(logits, tags, pad)
+    expected = reference_token_accuracy(logits, tags, pad)
     real = int((tags != pad).sum())
     if isinstance(result, (tuple, list)) and len(result) == 2 and tuple(result) != expected:
         for mistake, wrong in accuracy_mistakes(logits, tags, pad).items():
