@@ -37,9 +37,8 @@ def build_vocabulary(sentences, min_count):
         vocabulary[token] = index
     return vocabulary
 ''',
-    # itertools.chain and a Counter updated sentence by sentence; an OrderedDict result.
+    # A Counter updated sentence by sentence; an OrderedDict made into a plain dict.
     "ordered dict": '''
-import itertools
 from collections import Counter, OrderedDict
 
 def build_vocabulary(sentences, min_count):
@@ -47,7 +46,7 @@ def build_vocabulary(sentences, min_count):
     for sentence in sentences:
         counts.update(sentence)
     itos = ["<pad>", "<unk>"] + [t for t, c in counts.most_common() if c >= min_count]
-    return OrderedDict((t, i) for i, t in enumerate(itos))
+    return dict(OrderedDict((t, i) for i, t in enumerate(itos)))
 ''',
 }
 
@@ -109,11 +108,20 @@ def build_vocabulary(sentences, min_count):
             vocabulary[token] = len(vocabulary)
     return vocabulary
 ''', "changed the sentences"),
+    "an OrderedDict": ('''
+def build_vocabulary(sentences, min_count):
+    counts = collections.Counter(t for s in sentences for t in s)
+    vocabulary = collections.OrderedDict([("<pad>", 0), ("<unk>", 1)])
+    for token, count in counts.most_common():
+        if count >= min_count:
+            vocabulary[token] = len(vocabulary)
+    return vocabulary
+''', "plain dict"),
     "a list of tokens": ('''
 def build_vocabulary(sentences, min_count):
     counts = collections.Counter(t for s in sentences for t in s)
     return ["<pad>", "<unk>"] + [t for t, c in counts.most_common() if c >= min_count]
-''', "expected dict"),
+''', "plain dict"),
 }
 
 # ----------------------------------------------------------------------------------------------------------------
