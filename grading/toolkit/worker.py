@@ -168,6 +168,9 @@ def prepare_scratch_course(job, nb, scratch, db):
     target = scratch / "grading" / "submitted" / job.student / job.lesson
     target.mkdir(parents=True)
     nbformat.write(nb, str(target / f"{job.lesson}.ipynb"))
+    stamp = Path(job.folder) / "timestamp.txt"  # when it was submitted (nbgrader's exchange): lateness, feedback
+    if stamp.is_file() and not stamp.is_symlink():
+        shutil.copyfile(stamp, target / "timestamp.txt")
 
 
 def run_nbgrader(args, **env):
