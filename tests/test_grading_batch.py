@@ -20,6 +20,7 @@ from course.lessons import REPO, nbgrader
 from grading.toolkit.autograde import read_summary
 from grading.toolkit.feedback import secret_lines as feedback_secret_lines
 from grading.toolkit.gradebook import opened
+from grading.toolkit.settings import Course
 from tests.harness import TempCourse, with_answers
 
 # One module-scoped batch: under `make test` (xdist --dist loadgroup) all its tests stay on one worker.
@@ -206,7 +207,7 @@ def test_feedback_shows_why_a_hidden_check_failed_but_not_its_code(batch):
     course, _ = batch
     run = toolkit(course, "feedback")
     assert run.returncode == 0, run.stdout + run.stderr
-    secrets = feedback_secret_lines(course, LESSON)  # hidden_checks.py's lines that appear nowhere public
+    secrets = feedback_secret_lines(Course(course.root, course.db_url), LESSON)  # hidden_checks.py's lines
     assert len(secrets) > 20
     # The hidden checks ran in the grader: not even nbgrader's autograded notebook holds their code.
     autograded = (course.root / "grading" / "autograded" / "wrong-answer" / LESSON / f"{LESSON}.ipynb").read_text()

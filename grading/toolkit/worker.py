@@ -168,9 +168,10 @@ def prepare_scratch_course(job, nb, scratch, db):
     target = scratch / "grading" / "submitted" / job.student / job.lesson
     target.mkdir(parents=True)
     nbformat.write(nb, str(target / f"{job.lesson}.ipynb"))
-    stamp = Path(job.folder) / "timestamp.txt"  # when it was submitted (nbgrader's exchange): lateness, feedback
-    if stamp.is_file() and not stamp.is_symlink():
-        shutil.copyfile(stamp, target / "timestamp.txt")
+    for name in ("timestamp.txt", "submission_secret.txt"):  # nbgrader's exchange: lateness, releasing feedback
+        kept = Path(job.folder) / name
+        if kept.is_file() and not kept.is_symlink():
+            shutil.copyfile(kept, target / name)
 
 
 def run_nbgrader(args, **env):
