@@ -579,7 +579,7 @@ def test_shipped_model_file_matches_data_md_and_holds_both_models():
     path = LESSON_DIR / "date_model.pt"
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     assert digest in (LESSON_DIR / "DATA.md").read_text(), "DATA.md does not give date_model.pt's sha256"
-    assert path.stat().st_size < 400 * 1024
+    assert path.stat().st_size < 512 * 1024
     shipped = torch.load(path, map_location="cpu", weights_only=True)
     for name in ("h_0 only", "attention"):
         history = shipped[name]["history"]

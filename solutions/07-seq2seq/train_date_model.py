@@ -5,7 +5,8 @@ It runs the lesson's own code: the notebook's cells (data, vocabularies, Encoder
 bridge, teacher forcing, `train`, greedy decoding, the settings SHIPPED_TRAINING) up to the cell that loads
 date_model.pt, leaving out the check cells and the short live training run; then it trains both models with
 `train(..., **SHIPPED_TRAINING)` on the CPU, with a validation every `validate_every` steps (early stopping, the
-best weights kept), and saves their weights (rounded to float16, to keep the file small) and their histories.
+best weights kept), and saves their weights (rounded to float16, to keep the file small) and their histories (the
+loss and gradient norm of every step also in float16, the learning rates in float32).
 The exercises' answers come from the notebook it runs (yours, or the course's working versions). Run it from this
 folder (about 15 minutes on one CPU core):
 
@@ -75,9 +76,10 @@ def train_one(name, settings):
     print(f"{name}: best step {history['best_step']}; with the weights rounded to float16: validation loss "
           f"{after_rounding['loss']:.4f}, exact match {after_rounding['exact_match']:.3f}", flush=True)
     return {"encoder": encoder_state, "decoder": decoder_state,
-            "history": {"loss": torch.tensor(history["loss"]), "lr": torch.tensor(history["lr"]),
-                        "validations": history["validations"], "best_step": history["best_step"],
-                        "after_rounding": after_rounding}}
+            "history": {"loss": torch.tensor(history["loss"], dtype=torch.float16),
+                        "grad_norm": torch.tensor(history["grad_norm"], dtype=torch.float16),
+                        "lr": torch.tensor(history["lr"]), "validations": history["validations"],
+                        "best_step": history["best_step"], "after_rounding": after_rounding}}
 
 
 def main(argv=None):
