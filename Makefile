@@ -22,7 +22,7 @@ help:
 	@echo "make lab      install, then open the course in JupyterLab (ARGS='--no-browser --port=8888' for a server)"
 	@echo "make test     install, then run every test"
 	@echo "make test-gpu rerun every solutions notebook on CUDA and compare it with its stored outputs (needs a GPU)"
-	@echo "make release  regenerate the student notebooks in notebooks/ from solutions/ (and the README course map)"
+	@echo "make release [CLASS=1]  regenerate the student notebooks in notebooks/ from solutions/ (and the README course map); CLASS=1: for a graded class, without the lessons' working versions"
 	@echo "make outputs  rerun the solutions notebooks and store their outputs (LESSONS='01-gru-math' for some)"
 	@echo "make benchmark  time each solutions notebook"
 	@echo "make collect FROM=dir-or.zip   instructors: import LMS downloads (<student>_<lesson>.ipynb) into grading/submitted/"
@@ -72,7 +72,7 @@ test-gpu: install
 	$(REPRODUCIBLE) $(BIN)/python -m pytest solutions $(PYTEST_ARGS) --nbval-sanitize-with $(GPU_SANITIZE)
 
 release: install
-	$(BIN)/python -m tools.release
+	$(BIN)/python -m tools.release $(if $(CLASS),--class)
 
 outputs: install
 	$(REPRODUCIBLE) $(BIN)/python -m tools.run_solutions $(LESSONS)
@@ -80,8 +80,10 @@ outputs: install
 benchmark: install
 	$(BIN)/python -m tools.benchmark_notebooks
 
-# Instructor grading toolkit (grading/toolkit/; README "For instructors"). COURSE_CELL_TIMEOUT, COURSE_KERNEL_MEMORY,
-# COURSE_SUBMISSION_TIMEOUT, COURSE_DB_URL and COURSE_SANDBOX pass through the environment (or as make variables).
+# Instructor grading toolkit (grading/toolkit/; the instructors' guide: grading/README.md). COURSE_CELL_TIMEOUT,
+# COURSE_KERNEL_MEMORY, COURSE_SUBMISSION_TIMEOUT, COURSE_DB_URL, COURSE_SANDBOX and the other COURSE_* settings pass
+# through the environment (or as make variables). Exit status of autograde: 0 graded (every submission has a grade or
+# a recorded reason), 1 grading itself failed for some, 2 did not start, 130 interrupted.
 # Grading needs bubblewrap (apt-get install bubblewrap): every grading kernel runs in its sandbox.
 collect: install
 	@test -n "$(FROM)" || { echo "error: make collect needs FROM=<folder or .zip of downloaded submissions>" >&2; exit 2; }

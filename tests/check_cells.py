@@ -42,18 +42,27 @@ def cached_run(lesson, answers, checks):
     return lesson_run(lesson).run(dict(answers), None if checks is None else list(checks))
 
 
+# Modules every lesson folder has under the same names: each lesson gets its own (one process runs several lessons).
+LESSON_MODULES = ("course_checks", "lesson_checks", "hidden_checks", "working_versions")
+_modules_of = {}  # lesson folder -> {name: module imported while in it}
+
+
 @contextlib.contextmanager
 def in_lesson_folder(folder):
-    """As the kernel runs a notebook: in its folder, which is on sys.path (the lesson's own modules import), output
-    not shown, figures not drawn on screen."""
+    """As the kernel runs a notebook: in its folder, which is on sys.path (the lesson's own modules import, and are
+    this lesson's, not another's), output not shown, figures not drawn on screen."""
     matplotlib.use("Agg")
     previous = os.getcwd()  # contextlib.chdir is Python 3.11+, and the course supports 3.10
     os.chdir(folder)
     sys.path.insert(0, str(folder))
+    saved = {name: sys.modules.pop(name) for name in LESSON_MODULES if name in sys.modules}
+    sys.modules.update(_modules_of.get(str(folder), {}))
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             yield
     finally:
+        _modules_of[str(folder)] = {name: sys.modules.pop(name) for name in LESSON_MODULES if name in sys.modules}
+        sys.modules.update(saved)
         sys.path.remove(str(folder))
         os.chdir(previous)
         pyplot.close("all")

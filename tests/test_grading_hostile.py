@@ -1,8 +1,9 @@
 """Hostile submissions, graded with the sandbox on (the default) by the real command (``python -m grading.toolkit
 autograde``, what ``make autograde`` runs) with 2 jobs on Lesson 00: each ends with no leak, no damage to other
-students' grades, submissions or feedback, nothing that persists into a later run, and every in-kernel forgery
-marked ``review``. Then feedback (no hidden test code, even encoded; no student HTML or JavaScript run) and export
-(the class summary lists what to review, and a gradebook changed behind the toolkit's back).
+students' grades, submissions or feedback, nothing that persists into a later run, and no in-kernel forgery earns a
+point (checks are judged outside the kernel; tests/test_grading_forgery.py has every route). Then feedback (no hidden
+test code, even encoded; no student HTML or JavaScript run) and export (a gradebook changed behind the toolkit's back
+is listed).
 
 Every payload is bounded (its processes sleep a few seconds at most, its writes stop at 100 MB), uses no network
 and aims only at paths inside the test's temporary folder (its ``$HOME`` is there too), so a sandbox that failed
@@ -160,22 +161,22 @@ class Page:
         return "<script>alert('xss-output')</script><b>bold</b>"
 
 print("<script>alert('xss-print')</script>")
-Page()
-'''
+display(Page())
+''' + SOLUTION_EX0_1
 
-# student: (status, words the reason must contain)
+# student: (status, words the reason must contain, score out of 7)
 EXPECTED = {
-    "honest": ("graded", []),
-    "victim": ("graded", []),
-    "escape": ("graded", []),
-    "frames": ("review", ["integrity scan", "frame access", "imports linecache"]),
-    "shadow-helpers": ("review", ["integrity scan", "rebinds check"]),
-    "patches": ("review", ["rebinds isinstance", "assigns into torch"]),
-    "ipython-hook": ("review", ["get_ipython", "canary"]),
-    "html": ("graded", []),
-    "link-notebook": ("not-gradable", ["links"]),
-    "link-folder": ("not-gradable", ["links", "data"]),
-    "huge-notebook": ("not-gradable", ["MiB", "limit"]),
+    "honest": ("graded", [], 7),
+    "victim": ("graded", [], 7),
+    "escape": ("graded", [], 7),
+    "frames": ("graded", ["ex0_2_visible"], 5),  # its Exercise 0.2 raises: 0 of 2
+    "shadow-helpers": ("graded", ["ex0_1_visible"], 4),  # its Exercise 0.1 is wrong: 0 of 3
+    "patches": ("graded", ["not answered: ex0_1"], 0),  # 0.1 unanswered, 0.2 and 0.3 wrong
+    "ipython-hook": ("graded", ["ex0_1_visible"], 0),  # every error hidden from nbgrader: nothing earned
+    "html": ("graded", [], 7),
+    "link-notebook": ("not-gradable", ["links"], 0),
+    "link-folder": ("not-gradable", ["links", "data"], 0),
+    "huge-notebook": ("not-gradable", ["MiB", "limit"], 0),
 }
 
 
@@ -201,8 +202,8 @@ def make_submissions(course):
         course.submit(student, LESSON, with_answers(source if student != "ipython-hook" else blank, swapped))
     course.submit("patches", LESSON, with_answers(blank, {"ex0_2_parameter_count": PATCHES,
                                                           "ex0_3_initial_state": WRONG_EX0_3}))
-    html = copy.deepcopy(source)
-    html.cells += [new_markdown_cell("<script>alert('xss-markdown')</script> *done*"), new_code_cell(HTML_CELL)]
+    html = with_answers(source, {"ex0_1_gru_shapes": HTML_CELL})
+    html.cells += [new_markdown_cell("<script>alert('xss-markdown')</script> *done*"), new_code_cell("print(1)")]
     course.submit("html", LESSON, html)
 
     linked = folder(course, "link-notebook")
@@ -259,13 +260,14 @@ def test_the_run_is_sandboxed_and_grades_everything(graded):
 @pytest.mark.parametrize("student", list(EXPECTED))
 def test_each_hostile_submission_gets_its_status_and_reason(graded, student):
     course, _, _ = graded
-    status, words = EXPECTED[student]
+    status, words, score = EXPECTED[student]
     row = summary(course)[(student, LESSON)]
     assert row["status"] == status, row
     for word in words:
         assert word in row["reason"], f"{student}: {word!r} not in {row['reason']!r}"
-    if status == "graded" and student != "escape":
-        assert row["reason"] == "" and float(row["score"]) == 7, row
+    assert float(row["score"]) == score, row
+    if status == "graded" and not words and student not in ("escape", "html"):
+        assert row["reason"] == "", row
 
 
 def test_nothing_leaks_out_of_the_sandbox_and_nothing_is_damaged(graded):
@@ -325,14 +327,15 @@ def test_feedback_shows_no_hidden_test_and_runs_no_student_html(graded):
     assert set(pages) == set(EXPECTED)
     for student, page in pages.items():
         assert secret not in decoded(re.sub(r"<[^>]+>", "", page)), student
-    assert "withheld" in pages["frames"] and "frames" in run.stdout and run.returncode == 1
+    assert run.returncode == 0 and "withheld" not in pages["frames"]  # nothing hidden was in its kernel to find
     scripts = re.findall(r"<script[^>]*>[^<]*", pages["html"])  # the page's own scripts (MathJax, ...) only
     assert not [s for s in scripts if "xss-" in s], scripts
-    assert "xss-markdown" in pages["html"] and "xss-print" in pages["html"]  # shown as text
+    assert "xss-print" in pages["html"]  # shown as text
+    assert "xss-markdown" not in pages["html"]  # a cell added to the submission is not graded, nor shown
     assert "refused" in pages["link-notebook"] and "links" in pages["link-notebook"]
 
 
-def test_export_lists_what_to_review_and_a_gradebook_changed_behind_its_back(graded):
+def test_export_lists_a_gradebook_changed_behind_its_back(graded):
     course, _, _ = graded
     with opened(course.db_url) as gb:  # what a process left running could have done to the gradebook
         grade = gb.find_grade("ex0_1_hidden", LESSON, LESSON, "victim")
@@ -342,8 +345,6 @@ def test_export_lists_what_to_review_and_a_gradebook_changed_behind_its_back(gra
     assert run.returncode == 0, run.stdout + run.stderr
     text = (course.root / "grading" / "summary" / "summary.md").read_text()
     section = text.split("## To review", 1)[1]
-    for student in ("frames", "shadow-helpers", "patches", "ipython-hook"):
-        assert f"| {student} | {LESSON} |" in section, student
     assert re.search(r"\| victim \| 00-orientation \|.*gradebook 5 vs summary 7", section)
     assert "honest" not in section
 
@@ -362,13 +363,13 @@ except OSError as error:
 
 
 def test_plain_nbgrader_autograde_from_grading_runs_the_kernel_in_the_sandbox(tmp_path):
-    """Not only the toolkit: `nbgrader autograde` run by hand from grading/ (what tests/harness.py runs for every
-    lesson's fair-grading tests) starts its kernel through the sandbox that grading/nbgrader_config.py installs."""
+    """Not only the toolkit: a plain `nbgrader autograde` run by hand from grading/ (checks in the kernel, as
+    nbgrader always has) starts its kernel through the sandbox that grading/nbgrader_config.py installs."""
     course = TempCourse(tmp_path, [LESSON])
     secrets = [str(course.root / "solutions" / LESSON), str(course.root / "grading" / "gradebook.db")]
     course.submit("probe", LESSON, with_answers(course.source(LESSON),
                                                 {"ex0_1_gru_shapes": PROBE.format(secrets=secrets)}))
-    course.autograde(LESSON)
+    course.autograde_in_kernel(LESSON)
     text = outputs_text(nbformat.read(str(course.root / "grading" / "autograded" / "probe" / LESSON /
                                           f"{LESSON}.ipynb"), 4))
     uid = int(re.search(r"PROBE uid (\d+)", text).group(1))

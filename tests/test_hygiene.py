@@ -24,7 +24,7 @@ from course.lessons import (
 
 LESSONS = lesson_names()
 ALL_NOTEBOOKS = [notebook_path(lesson, root) for root in (SOLUTIONS, NOTEBOOKS) for lesson in LESSONS]
-CHECKS_SOURCE = (REPO / "tools" / "course_checks.py").read_text().strip()
+CHECKS_FILE = REPO / "tools" / "course_checks.py"
 
 
 @pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=lambda p: str(p.relative_to(REPO)))
@@ -75,11 +75,14 @@ def test_every_exercise_is_graded_with_hidden_checks(lesson):
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
-def test_check_helpers_match_tools_course_checks(lesson):
+def test_check_library_is_the_lessons_copy_of_tools_course_checks(lesson):
+    copy = SOLUTIONS / lesson / "course_checks.py"
+    assert copy.is_file() and copy.read_text() == CHECKS_FILE.read_text(), (
+        f"{lesson}: course_checks.py differs from tools/course_checks.py: run `make release`")
     cells = [c for c in read(notebook_path(lesson)).cells if nbgrader(c).get("grade_id") == "course-checks"]
     assert len(cells) == 1, f"{lesson}: expected one read-only cell with grade id 'course-checks'"
     assert nbgrader(cells[0])["locked"], f"{lesson}: the course-checks cell must be read-only"
-    assert cells[0].source.strip() == CHECKS_SOURCE, f"{lesson}: course-checks cell differs from tools/course_checks.py"
+    assert "import lesson_checks as checks" in cells[0].source, f"{lesson}: the course-checks cell imports the checks"
 
 
 @pytest.mark.parametrize("lesson", LESSONS)

@@ -4,7 +4,8 @@ import pytest
 
 from course.lessons import NOTEBOOKS, REPO, SOLUTIONS, course_map_table, lesson_names, read, with_course_map
 from tests.harness import TempCourse
-from tools.learner_access import stamp_student_notebooks
+from tools.learner_access import COLAB_CELL_ID, stamp_student_notebooks
+from tools.release import write_working_versions
 
 LESSONS = lesson_names()
 
@@ -12,7 +13,8 @@ LESSONS = lesson_names()
 @pytest.fixture(scope="module")
 def fresh_release(tmp_path_factory):
     course = TempCourse(tmp_path_factory.mktemp("release"), LESSONS)
-    stamp_student_notebooks(course.root)  # `make release` adds the Colab badge and set-up cell after nbgrader
+    write_working_versions(course.root)  # `make release` adds the working versions and the Colab badge and set-up
+    stamp_student_notebooks(course.root)  # cell after nbgrader
     return course
 
 
@@ -44,3 +46,16 @@ def test_readme_course_map_is_current():
     readme = (REPO / "README.md").read_text()
     assert with_course_map(readme, course_map_table(SOLUTIONS)) == readme, (
         "README.md's course map is out of date: run `make release`")
+
+
+def test_a_release_for_a_class_has_no_working_versions(fresh_release):
+    """`make release CLASS=1`: the lessons' working versions (their exercises' answers) are not shipped at all, and
+    the Colab set-up cell does not list them."""
+    write_working_versions(fresh_release.root, for_class=True)
+    stamp_student_notebooks(fresh_release.root)
+    released = fresh_release.root / "notebooks"
+    assert not list(released.rglob("working_versions.py"))
+    for lesson in LESSONS:
+        (colab,) = [c for c in read(released / lesson / f"{lesson}.ipynb").cells if c.get("id") == COLAB_CELL_ID]
+        assert "working_versions" not in colab.source
+    assert all((NOTEBOOKS / lesson / "working_versions.py").is_file() for lesson in LESSONS)  # self-paced: there

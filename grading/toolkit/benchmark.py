@@ -1,7 +1,8 @@
 """Time ``make autograde`` on a synthetic class: seconds per submission with 1 and 2 jobs, the speed-up, the
 floor (starting a kernel and importing torch, which every graded notebook pays), and all of it with the grading
-sandbox on and off, side by side. Works in a temporary course; the repository's gradebook and grading/ folder are
-not touched.
+sandbox on and off, side by side; then the course's grader (checks judged outside the kernel) against a plain
+``nbgrader autograde`` of the same class (checks in the kernel, one submission at a time), in the same run. Works in
+a temporary course; the repository's gradebook and grading/ folder are not touched.
 
     python -m grading.toolkit.benchmark                          # 12 students x every released lesson
     python -m grading.toolkit.benchmark --students 6 --lessons 00-orientation --jobs 1 2 4 --sandbox on
@@ -16,6 +17,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +25,7 @@ from pathlib import Path
 import nbformat
 
 from course.commands import nbgrader as run_nbgrader
-from course.lessons import NOTEBOOKS, SOLUTIONS, lesson_names, nbgrader, notebook_path, read
+from course.lessons import GRADING, NOTEBOOKS, SOLUTIONS, lesson_names, nbgrader, notebook_path, read
 from grading.toolkit import sandbox
 from grading.toolkit.autograde import autograde, read_summary
 from grading.toolkit.gradebook import sqlite_url
@@ -112,6 +114,19 @@ def plain_run(lesson):
         del os.environ["NBGRADER_EXECUTION"]
 
 
+def plain_nbgrader(course, lessons):
+    """Seconds a plain ``nbgrader autograde`` (sandbox on, as grading/nbgrader_config.py sets it) takes for the class:
+    one lesson after another, each submission after the other, every check in the kernel."""
+    bin_dir = Path(sys.executable).parent
+    env = dict(os.environ, COURSE_ROOT=str(course.root), COURSE_DB_URL=course.db_url, COURSE_SANDBOX="on",
+               PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    start = time.perf_counter()
+    for lesson in lessons:  # its exit code is not the point: some submissions are broken on purpose
+        subprocess.run([str(bin_dir / "nbgrader"), "autograde", lesson, "--force"], cwd=GRADING, env=env,
+                       capture_output=True, text=True)
+    return time.perf_counter() - start
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--students", type=int, default=12)
@@ -172,6 +187,19 @@ def main(argv=None):
         for lesson in lessons:
             row(f"{lesson}: a solution graded (JOBS={first}, median; plain run {plain[lesson]:.2f} s)",
                 [graded_times[m, first][lesson] for m in modes])
+        if "on" in modes and 2 in args.jobs:
+            os.environ["COURSE_SANDBOX"] = "on"
+            try:
+                in_kernel = plain_nbgrader(course, lessons)
+            finally:
+                os.environ.pop("COURSE_SANDBOX", None) if saved is None else os.environ.update(COURSE_SANDBOX=saved)
+            trusted = results["on", 2]
+            print(f"\n| sandbox on, same class | wall time | per submission |\n|---|---|---|\n"
+                  f"| plain `nbgrader autograde` (checks in the kernel, one at a time) | {in_kernel:.1f} s | "
+                  f"{in_kernel / n:.2f} s |\n"
+                  f"| `make autograde JOBS=2` (checks judged outside the kernel) | {trusted:.1f} s | "
+                  f"{trusted / n:.2f} s |\n"
+                  f"| speed-up | {in_kernel / trusted:.2f}x | |")
         print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

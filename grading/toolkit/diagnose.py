@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nbformat
 
+from grading.toolkit.budget import CUT_NOTE
 from grading.toolkit.preprocessors import KERNEL_DIED, KERNEL_UNRESPONSIVE, NOT_RUN, split_hidden_tests
 from grading.toolkit.settings import format_bytes
 
@@ -52,7 +53,24 @@ def read_notebook(path):
     except Exception as error:  # NotJSONError, ValidationError, UnicodeDecodeError, ...
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
         return None, f"not a valid notebook file ({type(error).__name__}: {message[:120]})"
+    problem = metadata_problem(nb)
+    if problem:
+        return None, f"malformed nbgrader metadata: {problem}"
     return nb, None
+
+
+def metadata_problem(nb):
+    """Why the nbgrader metadata of ``nb``'s cells has a shape that no notebook made in Jupyter has, or None.
+    (Anything else malformed in it is nbgrader's to find: see ``worker.nbgrader_failed``.)"""
+    for index, cell in enumerate(nb.cells):
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if meta is None:
+            continue
+        if not isinstance(meta, dict):
+            return f"cell {index}: its nbgrader metadata is not a mapping"
+        if not isinstance(meta.get("grade_id", ""), str):
+            return f"cell {index}: its grade_id is not text"
+    return None
 
 
 def _grade_id(cell):
@@ -63,25 +81,41 @@ def _is_locked(cell):
     return bool(cell.get("metadata", {}).get("nbgrader", {}).get("locked"))
 
 
-def tampered_cells(submitted, released):
-    """Notes on read-only cells (checks, course helpers) that the student edited or deleted. nbgrader puts the
-    instructor's version back in both cases (``OverwriteCells``, with ``add_missing_cells``) before grading."""
-    theirs = {_grade_id(c): c for c in submitted.cells if _grade_id(c)}
-    edited, deleted = [], []
-    for cell in released.cells:
+def _is_answer(cell):
+    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
+
+
+def assemble(submitted, released):
+    """(notebook to grade, notes): the instructor's released notebook with the learner's answer cells put in, by
+    grade id. Only answer cells come from the submission; every other cell, and every cell's metadata, is the
+    instructor's, so an edited, deleted, added or relabelled cell changes nothing that is run or judged."""
+    import copy
+
+    theirs = {}
+    for cell in submitted.cells:
         grade_id = _grade_id(cell)
-        if not grade_id or not _is_locked(cell):
+        if grade_id and grade_id not in theirs:
+            theirs[grade_id] = cell
+    graded = copy.deepcopy(released)
+    missing, answered = [], set()
+    for cell in graded.cells:
+        grade_id = _grade_id(cell)
+        if not _is_answer(cell):
             continue
-        if grade_id not in theirs:
-            deleted.append(grade_id)
-        elif without_hidden_tests(theirs[grade_id].source) != without_hidden_tests(cell.source):
-            edited.append(grade_id)
+        mine = theirs.get(grade_id)
+        if mine is None or mine.get("cell_type") != cell.cell_type or not isinstance(mine.get("source"), str):
+            missing.append(grade_id)
+            continue
+        cell.source = mine.source
+        answered.add(grade_id)
     notes = []
-    if edited:
-        notes.append(f"edited read-only cells restored: {', '.join(edited)}")
-    if deleted:
-        notes.append(f"deleted read-only cells restored: {', '.join(deleted)}")
-    return notes
+    if missing:
+        notes.append(f"answer cells missing from the submission (graded as not answered): {', '.join(missing)}")
+    extra = [c for c in submitted.cells if c.get("cell_type") == "code" and _grade_id(c) not in answered
+             and c.get("source", "").strip() and not _is_locked(c) and not _grade_id(c)]
+    if len(extra) > len([c for c in released.cells if c.cell_type == "code" and not _grade_id(c)]):
+        notes.append("cells outside the answer cells are not run when graded (only answer cells are)")
+    return graded, notes
 
 
 def without_hidden_tests(source):
@@ -136,7 +170,21 @@ def grading_problems(nb, cell_timeout, kernel_memory):
             failed.append(label)
     if not_run:
         notes.append(f"{not_run} later cells not run")
+    cut = cut_cells(nb)
+    if cut:
+        more = f" and {len(cut) - 5} more" if len(cut) > 5 else ""
+        notes.append(f"output cut (over the output cap of a cell or of the notebook): {', '.join(cut[:5])}{more}")
     return notes, failed
+
+
+def cut_cells(nb):
+    """Labels of the cells whose output ``SafeExecute`` cut (``budget.CUT_NOTE``)."""
+    def was_cut(cell):
+        streams = [o for o in cell.get("outputs", []) if o.get("output_type") == "stream"]
+        return any(CUT_NOTE in str(o.get("text", "")) for o in streams)
+
+    return [_grade_id(cell) or f"cell {index}" for index, cell in enumerate(nb.cells)
+            if cell.cell_type == "code" and was_cut(cell)]
 
 
 def reason(notes, failed):

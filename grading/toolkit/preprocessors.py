@@ -7,26 +7,35 @@
   on to save the grades.
 - ``RedactHiddenTests`` runs in ``generate_feedback``: test cells lose their hidden part and failed checks keep
   only their error name and message, so feedback never shows hidden test code.
-- The kernel runs in a bubblewrap sandbox (``sandbox.SandboxedKernelManager``), each cell's output is capped
-  (``output_limit``), and autograde scans the learner's code and runs a canary cell (``integrity.py``).
+- ``TrustedExecute`` is the course grader's ``Execute`` (``make autograde``, ``COURSE_TRUSTED_CHECKS=1``): the
+  kernel runs the learner's answer cells and the instructor's other cells, but no check cell: each check is judged
+  in this process by ``checker.py``, which calls the learner's answers across the kernel's boundary, and the cell's
+  output is written from its verdict alone. A plain ``nbgrader autograde`` runs the check cells in the kernel, as
+  nbgrader always has (``SafeExecute``; the lesson's ``hidden_checks.py`` is put next to the notebook for it).
+- The kernel runs in a bubblewrap sandbox (``sandbox.SandboxedKernelManager``), and each cell's output and the whole
+  notebook's are capped (``output_limit``, ``output_total``: ``budget.py``).
 """
 
 import os
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbformat.v4 import new_output
+from nbformat.v4 import new_code_cell, new_output
 from nbgrader import utils
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.preprocessors.clearhiddentests import ClearHiddenTests
 from traitlets import Integer
 
-from grading.toolkit import integrity
+from grading.toolkit import checker
+from grading.toolkit.budget import OutputBudget, cut_note_output, output_size
 from grading.toolkit.sandbox import SandboxedKernelManager
+from grading.toolkit.settings import Course
 
 MEMCAP = Path(__file__).resolve().parent / "memcap.py"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -61,6 +70,8 @@ class SafeExecute(Execute):
     kernel_memory = Integer(0, help="memory cap of the grading kernel in bytes (0: none)").tag(config=True)
     output_limit = Integer(DEFAULT_OUTPUT_LIMIT, help="bytes of output per cell; the rest is cut (0: no cap)"
                            ).tag(config=True)
+    output_total = Integer(8 * 2**20, help="bytes of output of the whole notebook; the rest is cut (0: no cap)"
+                           ).tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
@@ -73,7 +84,7 @@ class SafeExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         self._stopped_because = None  # set once the kernel is gone: why the remaining cells are not run
-        self._output_bytes, self._output_cut = {}, set()
+        self._budget = OutputBudget(self.output_limit, self.output_total)
         self.shutdown_kernel = "immediate"  # nothing to save in a grading kernel: don't wait for a clean exit
         return super().preprocess(nb, resources, km)
 
@@ -102,24 +113,18 @@ class SafeExecute(Execute):
 
 
     def output(self, outs, msg, display_id, cell_index):
-        """Keeps at most ``output_limit`` bytes of a cell's output, then one note; errors always get through
-        (they decide the grade), shortened."""
+        """Keeps at most ``output_limit`` bytes of a cell's output and ``output_total`` of the notebook's, then one
+        note per cell (``budget.py``); errors always get through (they decide the grade), shortened."""
         content = msg.get("content", {})
         if msg.get("msg_type") == "error":
-            content["evalue"] = str(content.get("evalue", ""))[:10_000]
-            content["traceback"] = [str(line)[:10_000] for line in content.get("traceback", [])[-50:]]
+            self._budget.shorten_error(content)
             return super().output(outs, msg, display_id, cell_index)
-        size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in content.get("data", {}).values())
-        used = self._output_bytes.get(cell_index, 0) + size
-        self._output_bytes[cell_index] = used
-        if self.output_limit and used > self.output_limit:
-            if cell_index not in self._output_cut:
-                self._output_cut.add(cell_index)
-                outs.append(new_output("stream", name="stdout", text=(
-                    f"\n[output cut: this cell wrote more than {self.output_limit // 2**20} MiB; the rest was "
-                    f"dropped]\n")))
-            return None
-        return super().output(outs, msg, display_id, cell_index)
+        note = self._budget.take(cell_index, output_size(content))
+        if note is None:
+            return super().output(outs, msg, display_id, cell_index)
+        if note:
+            outs.append(cut_note_output(note))
+        return None
 
 
 def cell_label(cell, index):
@@ -127,13 +132,84 @@ def cell_label(cell, index):
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {index}"
 
 
+def trusted_checks():
+    """True when the course's grader runs nbgrader (``COURSE_TRUSTED_CHECKS=1``): checks judged outside the kernel."""
+    return os.environ.get("COURSE_TRUSTED_CHECKS", "") == "1"
+
+
+def lesson_source(resources):
+    """The instructor's folder of the lesson being graded (``solutions/<lesson>``)."""
+    return Course.from_env().solutions / resources["nbgrader"]["assignment"]
+
+
+def is_check_cell(cell):
+    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
+
+
+class InKernelExecute(SafeExecute):
+    """A plain ``nbgrader autograde``: check cells run in the kernel, as nbgrader always has, so the kernel needs the
+    lesson's hidden checks next to the notebook (they are never released; this is why only the course's grader,
+    which judges checks outside the kernel, is proof against forged scores)."""
+
+    def preprocess(self, nb, resources=None, km=None):
+        folder = Path(resources.get("metadata", {}).get("path") or ".")
+        hidden = lesson_source(resources) / "hidden_checks.py"
+        placed = folder / "hidden_checks.py"
+        if hidden.is_file():
+            shutil.copyfile(hidden, placed)
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            if hidden.is_file():
+                placed.unlink(missing_ok=True)
+
+
+class TrustedExecute(SafeExecute):
+    """The course's grader: every check cell is judged in this process (``checker.py``); the kernel only serves the
+    learner's answers to it, in a cell of the grader's own code whose output is dropped."""
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._lesson = lesson_source(resources)
+        self._private = tempfile.mkdtemp(prefix="gru-checks-")  # sockets, when the kernel is not sandboxed
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            shutil.rmtree(self._private, ignore_errors=True)
+
+    def _socket_folder(self):
+        return getattr(self.km, "sandbox_dir", "") or self._private
+
+    def preprocess_cell(self, cell, resources, index):
+        if not is_check_cell(cell) or self._stopped_because:
+            return super().preprocess_cell(cell, resources, index)
+        try:
+            run = checker.CheckRun(self._lesson, cell_label(cell, index), self._socket_folder(), self.timeout)
+        except Exception as error:  # the lesson's check modules could not load: a grader problem, said in the cell
+            cell.outputs = [error_output("GraderError", f"the grader could not load this lesson's checks "
+                                                        f"({type(error).__name__}: {error})")]
+            return cell, resources
+        if run.check is None:
+            run.finish()
+            cell.outputs = [error_output("GraderError", run.failure)]
+            return cell, resources
+        serve = new_code_cell(run.serve_code())
+        run.start()
+        super().preprocess_cell(serve, resources, index)
+        self.nb.cells[index] = cell  # nbclient put the agent's cell in its place
+        failure = run.finish()
+        if self._stopped_because and failure is None:
+            failure = f"the kernel stopped during the check: {self._stopped_because}"
+        cell.execution_count = serve.get("execution_count")
+        cell.outputs = ([new_output("stream", name="stdout", text=run.passed_line + "\n")] if failure is None
+                        else [error_output("CheckFailed", failure)])
+        return cell, resources
+
+
 def autograde_preprocessors():
-    """nbgrader's autograde steps with ``SafeExecute`` in place of ``Execute``."""
+    """nbgrader's autograde steps with the course's ``Execute``: trusted checks, or in-kernel ones."""
+    execute = TrustedExecute if trusted_checks() else InKernelExecute
     default = Autograde.class_traits()["autograde_preprocessors"].default()
-    steps = [integrity.IntegrityScan]
-    for step in default:
-        steps += [integrity.InsertCanary, SafeExecute, integrity.CheckCanary] if step is Execute else [step]
-    return steps
+    return [execute if step is Execute else step for step in default]
 
 
 class RedactHiddenTests(NbGraderPreprocessor):  # nbgrader's base: enabled by default, nbconvert's is not

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from grading.toolkit.settings import Course
+from grading.toolkit.summary import read_summary
 
 SUMMARY_GLOB = "autograde-summary*.csv"
 SETUP_LOCK_KEY = 0x6772755F636F  # any fixed 63-bit number: the advisory lock of this course's set-up ("gru_co")
@@ -89,7 +90,6 @@ def for_shard(course, text):
 def class_summary(course):
     """{(student, lesson): row} from every summary file of the course (unsharded and each shard's); where two
     files have the same submission, the row graded last wins."""
-    from grading.toolkit.autograde import read_summary  # autograde imports this module
 
     rows = {}
     for path in sorted(course.grading.glob(SUMMARY_GLOB)):

@@ -10,20 +10,22 @@ process records the result (see ``autograde.py``).
 import io
 import logging
 import os
+import re
 import shutil
 import signal
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import nbformat
 
-from grading.toolkit import diagnose, integrity
+from grading.toolkit import diagnose, integrity, quotas
 from grading.toolkit.gradebook import read_submission, sqlite_url
+from grading.toolkit.safetext import clean
 from grading.toolkit.settings import CONFIG_DIR
 
-GRADED, NOT_GRADABLE, ERROR, REVIEW = "graded", "not-gradable", "error", "review"
+GRADED, NOT_GRADABLE, ERROR = "graded", "not-gradable", "error"
 
 
 @dataclass
@@ -66,13 +68,14 @@ def grade(job):
     if nb is None:
         return result(job, NOT_GRADABLE, problem, started=started)
     notes = [note] if note else []
-    if Path(job.release).is_file():
-        notes += diagnose.tampered_cells(nb, nbformat.read(job.release, as_version=4))
+    # Only the learner's answer cells are taken from the submission; every other cell is the instructor's.
+    nb, assembly_notes = diagnose.assemble(nb, nbformat.read(job.release, as_version=4))
+    notes += assembly_notes
 
     db = scratch / "grading" / "gradebook.db"
-    prepare_scratch_course(job, notebook_path, scratch, db)
+    prepare_scratch_course(job, nb, scratch, db)
     env = dict(COURSE_ROOT=str(scratch), COURSE_DB_URL=sqlite_url(db), COURSE_CELL_TIMEOUT=str(job.cell_timeout),
-               COURSE_KERNEL_MEMORY=str(job.kernel_memory))
+               COURSE_KERNEL_MEMORY=str(job.kernel_memory), COURSE_TRUSTED_CHECKS="1")
     if job.threads and "OMP_NUM_THREADS" not in os.environ:
         # JOBS kernels at once, each with a thread per core, would fight over the cores: share them out.
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(job.threads)
@@ -80,9 +83,7 @@ def grade(job):
     autograded = scratch / "grading" / "autograded" / job.student / job.lesson
     graded_nb = autograded / f"{job.lesson}.ipynb"
     if returncode != 0 or not graded_nb.is_file():
-        errors = [line for line in log.splitlines() if "ERROR" in line or "Error" in line]
-        why = errors[-1].strip() if errors else f"exit code {returncode}"
-        return result(job, ERROR, f"nbgrader could not grade it: {why[:300]}", started=started, log=log)
+        return nbgrader_failed(job, log, returncode, started)
 
     graded_notebook = nbformat.read(str(graded_nb), as_version=4)
     problems, failed = diagnose.grading_problems(graded_notebook, job.cell_timeout, job.kernel_memory)
@@ -92,24 +93,84 @@ def grade(job):
              if comment == "No response."]
     if blank:
         notes.append(f"not answered: {', '.join(blank)}")
-    review = integrity.review_notes(graded_notebook)  # the integrity scan's and the canary's findings
-    status = REVIEW if review else GRADED
-    return result(job, status, diagnose.reason(review + notes + problems, failed), graded, autograded, started, log)
+    return result(job, GRADED, diagnose.reason(notes + problems, failed), graded, autograded, started, log)
 
 
-def prepare_scratch_course(job, notebook_path, scratch, db):
+# --- when nbgrader itself fails ---------------------------------------------------------------------------------
+
+CRASH_PREFIX = "nbgrader crashed on this submission: "
+EXCEPTION_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception)): ?(.*)$")
+GENERIC_ERRORS = ("Please see the", "There was an error processing")
+_blank_notebook_grades = {}  # (lesson, template) -> does nbgrader grade the lesson's blank notebook here?
+
+
+def nbgrader_failed(job, log, returncode, started):
+    """The result when nbgrader could not grade a submission. Malformed nbgrader metadata in a notebook crashes
+    nbgrader; that is the submission's fault, like any broken file: not gradable, with the reason, and the rest
+    of the class is graded. Only when nbgrader cannot grade the lesson's blank notebook either is grading itself
+    broken: status error (the command exits 1; the next run retries it)."""
+    why = crash_reason(log, returncode)
+    if grades_the_blank_notebook(job):
+        return result(job, NOT_GRADABLE, CRASH_PREFIX + why, started=started, log=log)
+    return result(job, ERROR, f"nbgrader could not grade it, nor the lesson's blank notebook: {why}",
+                  started=started, log=log)
+
+
+def crash_reason(log, returncode):
+    """The last exception (``KeyError: 'grade_id'``) or error line of nbgrader's log, cleaned and shortened."""
+    lines = log.splitlines()
+    exceptions = [m for m in map(EXCEPTION_LINE.match, lines) if m]
+    if exceptions:
+        name, message = exceptions[-1].groups()
+        why = f"{name.rsplit('.', 1)[-1]}: {message}".rstrip(": ")
+    else:
+        errors = [line.split("ERROR]", 1)[-1] for line in lines
+                  if "ERROR" in line and not any(g in line for g in GENERIC_ERRORS)]
+        why = errors[-1] if errors else f"exit code {returncode}"
+    return clean(why).strip()[:300]
+
+
+def grades_the_blank_notebook(job):
+    """True when nbgrader, set up as for ``job``, grades the lesson's released notebook (once per worker)."""
+    key = (job.lesson, job.template_db)
+    if key not in _blank_notebook_grades:
+        _blank_notebook_grades[key] = _grade_blank(job)
+    return _blank_notebook_grades[key]
+
+
+def _grade_blank(job):
+    release = Path(job.release)
+    if not release.is_file():
+        return False
+    control = replace(job, student="gru-blank-control", folder=str(release.parent), scratch=job.scratch + "-blank")
+    scratch = Path(control.scratch)
+    shutil.rmtree(scratch, ignore_errors=True)
+    db = scratch / "grading" / "gradebook.db"
+    try:
+        prepare_scratch_course(control, nbformat.read(str(release), as_version=4), scratch, db)
+        code, _ = run_nbgrader(["autograde", job.lesson, "--student", control.student, "--force"],
+                               COURSE_ROOT=str(scratch), COURSE_DB_URL=sqlite_url(db),
+                               COURSE_CELL_TIMEOUT=str(job.cell_timeout), COURSE_KERNEL_MEMORY=str(job.kernel_memory),
+                               COURSE_TRUSTED_CHECKS="1")
+        return code == 0 and (scratch / "grading" / "autograded" / control.student / job.lesson).is_dir()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def prepare_scratch_course(job, nb, scratch, db):
     (scratch / "solutions").mkdir(parents=True)
     # nbgrader copies the lesson's data files from the source folder; a link is enough, nothing is written there.
     # The grading kernel never sees the scratch course (sandbox.py): it gets read-only copies of the data files.
     (scratch / "solutions" / job.lesson).symlink_to(Path(job.solutions) / job.lesson, target_is_directory=True)
-    if Path(job.release).is_file():  # the student version: the integrity scan knows its cells as the instructor's
-        (scratch / "notebooks" / job.lesson).mkdir(parents=True)
-        shutil.copyfile(job.release, scratch / "notebooks" / job.lesson / f"{job.lesson}.ipynb")
     db.parent.mkdir(parents=True)
     shutil.copyfile(job.template_db, db)
+    # The notebook alone: a student's other files never reach the kernel (nbgrader adds the lesson's own files).
     target = scratch / "grading" / "submitted" / job.student / job.lesson
-    shutil.copytree(job.folder, target, symlinks=True, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
-    shutil.copyfile(notebook_path, target / f"{job.lesson}.ipynb")
+    target.mkdir(parents=True)
+    nbformat.write(nb, str(target / f"{job.lesson}.ipynb"))
+    stamp = Path(job.folder) / "timestamp.txt"  # when it was submitted (nbgrader's exchange): lateness, feedback
+    if stamp.is_file() and not stamp.is_symlink():
+        shutil.copyfile(stamp, target / "timestamp.txt")
 
 
 def run_nbgrader(args, **env):
@@ -141,8 +202,10 @@ def run_nbgrader(args, **env):
     return code, buffer.getvalue()
 
 
-def serve(connection, log_path):
+def serve(connection, log_path, ipc_root=None):
     """Worker process: receive ``Job``s as dicts, send back results, until ``None`` or the pipe closes."""
+    if ipc_root:  # first, while this process has one thread: a mount namespace covers only the calling thread
+        quotas.enter_private_ipc(ipc_root)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's job: it stops the workers
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)  # nbgrader's and the kernels' chatter goes to the log, not the instructor's terminal
@@ -161,6 +224,8 @@ def serve(connection, log_path):
         except Exception:
             answer = result(job, ERROR, "the toolkit failed: " + traceback.format_exc().strip().splitlines()[-1],
                             log=traceback.format_exc())
+        quotas.sweep_ipc_root(ipc_root)  # what a kernel that died left behind
+        quotas.remove_cgroups(os.getpid())
         try:
             connection.send(answer)
         except (BrokenPipeError, OSError):

@@ -1,0 +1,216 @@
+"""The grader's agent inside a learner's kernel: it calls the learner's answers for checks that run in the grader.
+
+For each check cell, the grader (``grading/toolkit/remote.py``) has the kernel run ``serve(socket_path, token)``.
+The agent connects to the grader and answers its requests until the grader closes the connection:
+
+- ``lookup``: the learner's name (an answer), as a handle;
+- ``call``: call a handle (or one of its methods) with arguments the grader pickled (the grader's data: trusted
+  here), and send back the result and the state of every tensor, module and optimizer argument, as plain data;
+  with ``watch``, also the PyTorch operators the call reached (``course_checks.call_watching_operators``);
+- ``getattr`` and ``query``: an attribute, the type, or the parameters of a handle.
+
+Results cross as plain data (``gru_course_codec``); the grader decodes them without running code. Objects the grader
+must observe reach the learner's code as ``ModuleProxy`` stand-ins whose every call is sent to the grader.
+Nothing here decides a score: the grader judges what comes back.
+"""
+
+import builtins as _builtins
+import io
+import pickle
+import socket
+import sys
+
+import gru_course_codec as codec
+import torch
+
+# The built-ins this module relies on, bound as it loads: a learner's code that patches builtins later changes
+# nothing here.
+isinstance = _builtins.isinstance  # noqa: A001
+issubclass = _builtins.issubclass  # noqa: A001
+type = _builtins.type  # noqa: A001
+len = _builtins.len  # noqa: A001
+repr = _builtins.repr  # noqa: A001
+getattr = _builtins.getattr  # noqa: A001
+str = _builtins.str  # noqa: A001
+
+
+_connection = None  # the socket of the request being served (a proxy call goes back through it)
+
+
+class _Handles:
+    """Objects of the learner's kernel that the grader refers to by number (for one check)."""
+
+    def __init__(self):
+        self.objects = []
+
+    def add(self, obj):
+        self.objects.append(obj)
+        return len(self.objects) - 1
+
+    def get(self, number):
+        if type(number) is not int or not 0 <= number < len(self.objects):
+            raise LookupError(f"no object {number!r}")
+        return self.objects[number]
+
+    def tree(self, obj):
+        try:
+            shown = repr(obj)[:200]
+        except Exception:
+            shown = f"<{type(obj).__name__} object>"
+        return {"handle": self.add(obj), "type": type(obj).__qualname__, "module": type(obj).__module__,
+                "is_module": issubclass(type(obj), torch.nn.Module), "repr": shown}
+
+
+class ModuleProxy(torch.nn.Module):
+    """A module of the grader's (a ``CountCalls``): its attributes are copies, its parameters NaN placeholders of the
+    right shapes and dtypes, and every call runs in the grader, which counts it."""
+
+    def __init__(self, number, attributes, parameters):
+        super().__init__()
+        self._course_proxy = number
+        for name, value in attributes.items():
+            object.__setattr__(self, name, value)
+        for name, (shape, dtype) in parameters.items():
+            placeholder = torch.full(shape, float("nan"), dtype=getattr(torch, dtype))
+            self.register_parameter(name.replace(".", "_"), torch.nn.Parameter(placeholder, requires_grad=False))
+
+    def forward(self, *args, **kwargs):
+        tree, blobs = codec.encode([list(args), kwargs], _no_handles)
+        codec.send(_connection, {"op": "proxy_call", "proxy": self._course_proxy, "args": tree}, blobs)
+        header, blobs = codec.receive(_connection)
+        if header.get("op") == "proxy_error":
+            raise RuntimeError(str(header.get("message", "the call failed in the grader")))
+        return pickle.loads(blobs[0])
+
+
+def _no_handles(obj):
+    raise TypeError(f"a {type(obj).__name__} cannot be passed to a module of the grader's (tensors only)")
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, data, handles):
+        super().__init__(io.BytesIO(data))
+        self.handles = handles
+
+    def persistent_load(self, pid):
+        kind, *rest = pid
+        if kind == "handle":
+            return self.handles.get(rest[0])
+        if kind == "proxy":
+            number, attributes, parameters = rest
+            return ModuleProxy(number, attributes, parameters)
+        raise pickle.UnpicklingError(f"unknown reference {kind!r}")
+
+
+def _namespace():
+    try:
+        return get_ipython().user_ns  # noqa: F821 (defined in an IPython kernel)
+    except NameError:
+        return sys.modules["__main__"].__dict__
+
+
+def _arguments_in_order(args, kwargs):
+    """Every argument, and every item of a list, tuple or dict argument: the grader lists its own the same way."""
+    for value in [*args, *(kwargs[k] for k in sorted(kwargs))]:
+        yield value
+        if type(value) in (list, tuple):
+            yield from value
+        elif type(value) is dict:
+            yield from value.values()
+
+
+def _state(value):
+    """What the grader copies back into its own object after a call."""
+    if isinstance(value, ModuleProxy):
+        return None
+    if isinstance(value, torch.Tensor):
+        return {"tensor": value}
+    if isinstance(value, torch.nn.Module):
+        return {"module": dict(value.state_dict()), "training": value.training,
+                "grads": {n: p.grad for n, p in value.named_parameters()}}
+    if isinstance(value, torch.optim.Optimizer):
+        return {"optimizer": value.state_dict()}
+    return None
+
+
+def _call(header, blobs, handles):
+    target = handles.get(header.get("target"))
+    if header.get("method"):
+        target = getattr(target, header["method"])
+    args, kwargs, grads = _Unpickler(blobs[0], handles).load()
+    for value, module_grads in zip(_arguments_in_order(args, kwargs), grads, strict=False):
+        if module_grads and isinstance(value, torch.nn.Module):
+            for name, parameter in value.named_parameters():
+                parameter.grad = module_grads.get(name)
+    if header.get("watch"):
+        import course_checks
+
+        try:
+            result, operators = course_checks.call_watching_operators(target, args, kwargs, header.get("marker", "x"))
+        except course_checks.OperatorsUnseen:  # the learner's code stopped the profiler: the grader fails the check
+            return {"value": None, "synced": []}, None
+        operators = sorted(set(operators))
+    else:
+        result, operators = target(*args, **kwargs), None
+    synced = [_state(value) for value in _arguments_in_order(args, kwargs)]
+    return {"value": result, "synced": synced}, operators
+
+
+def _answer(header, blobs, handles):
+    op = header.get("op")
+    if op == "lookup":
+        name = header.get("name")
+        namespace = _namespace()
+        if name not in namespace:
+            raise NameError(f"name {name!r} is not defined")
+        return namespace[name], {}
+    if op == "call":
+        value, operators = _call(header, blobs, handles)
+        return value, {"operators": operators}
+    if op == "getattr":
+        return getattr(handles.get(header.get("target")), str(header.get("name"))), {}
+    if op == "query":
+        obj, what = handles.get(header.get("target")), header.get("what")
+        if what == "named_parameters":
+            return {n: p.detach() for n, p in obj.named_parameters()}, {}
+        if what == "named_gradients":
+            return {n: p.grad for n, p in obj.named_parameters()}, {}
+        raise ValueError(f"unknown query {what!r}")
+    raise ValueError(f"unknown request {op!r}")
+
+
+def _error(error):
+    try:
+        message = str(error)[:4000]
+    except Exception:
+        message = "(the error's message could not be read)"
+    return {"op": "error", "type": type(error).__name__, "message": message,
+            "types": [t.__name__ for t in type(error).__mro__][:20]}
+
+
+def serve(path, token):
+    """Answer the grader's requests on the Unix socket `path` until it closes the connection."""
+    global _connection
+    handles = _Handles()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.connect(path)
+        _connection = connection
+        codec.send(connection, {"op": "hello", "token": token})
+        while True:
+            try:
+                header, blobs = codec.receive(connection)
+            except (EOFError, OSError):
+                break
+            if header.get("op") == "done":
+                break
+            try:
+                value, extra = _answer(header, blobs, handles)
+                tree, out = codec.encode(value, handles.tree)
+                reply = {"op": "result", "value": tree, **extra}
+            except BaseException as error:  # KeyboardInterrupt too: the grader's time limit interrupted the call
+                reply, out = _error(error), []
+            try:
+                codec.send(connection, reply, out)
+            except OSError:
+                break
+        _connection = None
