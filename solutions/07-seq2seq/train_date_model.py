@@ -8,11 +8,11 @@ date_model.pt, leaving out the check cells and the short live training run; then
 best weights kept), and saves their weights (rounded to float16, to keep the file small) and their histories (the
 loss and gradient norm of every step also in float16, the learning rates in float32).
 The exercises' answers come from the notebook it runs (yours, or the course's working versions). Run it from this
-folder (about 15 minutes on one CPU core):
+folder (about 15 minutes with --jobs 2, one model per CPU core; longer with one job, which makes the same weights):
 
     python train_date_model.py                                   # writes date_model.pt
     python train_date_model.py --jobs 2                          # both models at once, on two cores
-    python train_date_model.py --steps 100 --output /tmp/try.pt  # a quick try of the whole pipeline
+    python train_date_model.py --steps 250 --output /tmp/try.pt  # a quick try of the whole pipeline (one validation)
 """
 
 import argparse
