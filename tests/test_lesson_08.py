@@ -1,9 +1,10 @@
-"""Lesson 08's checks grade fairly: plausible mistakes (a timer without warm-up or synchronize, autocast with the
-wrong dtype or a converted model, a learnable h_0 that is expanded but not contiguous, Keras weights with the gate
-order, the transposition or the biases wrong) lose points, correct answers written differently score full marks.
+"""Lesson 08's checks grade fairly: plausible mistakes (a timer without warm-up or synchronize, or that forgets
+Apple's GPUs; autocast with the wrong dtype for a device, or a converted model; a learnable h_0 that is expanded but
+not contiguous; Keras weights with the gate order, the transposition or the biases wrong) lose points, and the
+visible checks name them; correct answers written differently score full marks.
 
 How the variants run, and what every lesson's module checks: tests/harness.py (LessonTests). No GPU is needed: the
-checks fake one."""
+checks fake one, and on a machine without CUDA or MPS, torch.cuda.synchronize and torch.mps.synchronize raise."""
 
 import pytest
 
@@ -19,8 +20,9 @@ MEDIAN_TIME_TEMPLATE = '''
 def median_time(fn, repeats=5, warmup=1, device="cpu", synchronize=None, clock=time.perf_counter):
     if repeats < 1 or warmup < 0:
         raise ValueError("bad arguments")
-    if torch.device(device).type == "cuda":
-        wait = torch.cuda.synchronize if synchronize is None else synchronize
+    kind = torch.device(device).type
+    if kind in GPUS:
+        wait = DEFAULT[kind] if synchronize is None else synchronize
     else:
         def wait():
             pass
@@ -35,7 +37,9 @@ def median_time(fn, repeats=5, warmup=1, device="cpu", synchronize=None, clock=t
         times.append(clock() - start)
     return RESULT
 '''
-MEDIAN_TIME_RIGHT = {"WARMUP": "warmup", "BEFORE": "wait()", "AFTER": "wait()",
+MEDIAN_TIME_RIGHT = {"GPUS": '("cuda", "mps")',
+                     "DEFAULT": '{"cuda": torch.cuda.synchronize, "mps": torch.mps.synchronize}',
+                     "WARMUP": "warmup", "BEFORE": "wait()", "AFTER": "wait()",
                      "RESULT": "float(statistics.median(times))"}
 
 
@@ -48,6 +52,7 @@ def median_time_with(**changes):
 
 MEDIAN_TIME_MISTAKES = {
     "no warm-up": median_time_with(WARMUP="0"),
+    "MPS not synchronized (CUDA only)": median_time_with(GPUS='("cuda",)'),
     "no synchronize": median_time_with(BEFORE="pass", AFTER="pass"),
     "no synchronize before starting the clock": median_time_with(BEFORE="pass"),
     "no synchronize before stopping the clock": median_time_with(AFTER="pass"),
@@ -58,7 +63,8 @@ MEDIAN_TIME_MISTAKES = {
 def median_time(fn, repeats=5, warmup=1, device="cpu", synchronize=None, clock=time.perf_counter):
     if repeats < 1 or warmup < 0:
         raise ValueError("bad arguments")
-    wait = (synchronize or torch.cuda.synchronize) if torch.device(device).type == "cuda" else (lambda: None)
+    kind = torch.device(device).type
+    wait = (synchronize or getattr(torch, kind).synchronize) if kind in ("cuda", "mps") else (lambda: None)
     times = []
     for _ in range(warmup + repeats):
         wait()
@@ -72,7 +78,8 @@ def median_time(fn, repeats=5, warmup=1, device="cpu", synchronize=None, clock=t
 def median_time(fn, repeats=5, warmup=1, device="cpu", synchronize=None, clock=time.perf_counter):
     if repeats < 1 or warmup < 0:
         raise ValueError("bad arguments")
-    wait = (synchronize or torch.cuda.synchronize) if torch.device(device).type == "cuda" else (lambda: None)
+    kind = torch.device(device).type
+    wait = (synchronize or getattr(torch, kind).synchronize) if kind in ("cuda", "mps") else (lambda: None)
     for _ in range(warmup):
         fn()
     wait()
@@ -101,17 +108,17 @@ def median_time(fn, repeats=5, warmup=1, device="cpu", synchronize=None, clock=t
 def median_time(fn, repeats=5, warmup=1, device="cpu", synchronize=None, clock=time.perf_counter):
     if repeats < 1 or warmup < 0:
         raise ValueError("bad arguments")
-    on_cuda = torch.device(device).type == "cuda"
+    kind = torch.device(device).type
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
-        if on_cuda:
-            torch.cuda.synchronize()
+        if kind in ("cuda", "mps"):
+            getattr(torch, kind).synchronize()
         start = clock()
         fn()
-        if on_cuda:
-            torch.cuda.synchronize()
+        if kind in ("cuda", "mps"):
+            getattr(torch, kind).synchronize()
         times.append(clock() - start)
     return float(statistics.median(times))
 ''',
@@ -132,6 +139,27 @@ def median_time(fn, repeats=5, warmup=1, device="cpu", synchronize=None, clock=t
     return float(statistics.median(times))
 ''',
     "no ValueError for bad arguments": median_time_with().replace('raise ValueError("bad arguments")', "pass"),
+    "the default synchronize skipped where there is no CUDA": median_time_with(
+        DEFAULT='{"cuda": torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None), '
+                '"mps": torch.mps.synchronize}'),
+}
+# What the visible checks say about each mistake (a piece of the message).
+MEDIAN_TIME_VISIBLE_MESSAGES = {
+    "no warm-up": "the warm-up calls are missing",
+    "MPS not synchronized (CUDA only)": "an Apple GPU (MPS) queues its work too",
+    "no synchronize": "that is the launch time only",
+    "no synchronize before starting the clock": "synchronize before starting the clock",
+    "no synchronize before stopping the clock": "that is the launch time only",
+    "mean instead of median": "not their median",
+    "milliseconds": "that is in milliseconds",
+    "a tensor instead of a float": "expected float, got Tensor",
+    "warm-up timed too": "with the warm-up call timed too",
+    "one block of calls divided by repeats": "not their median",
+    "torch.cuda.synchronize always, on every device": "never synchronize there",
+    "the synchronize argument ignored": "use the synchronize you are given",
+    "synchronize=None never falls back to torch.cuda.synchronize": "yours never called it",
+    "no ValueError for bad arguments": "expected ValueError",
+    "the default synchronize skipped where there is no CUDA": "yours never called it",
 }
 
 # Correct, written differently: one synchronize after the warm-up and one after each call; torch's median (the
@@ -141,8 +169,9 @@ def median_time(fn, repeats=5, warmup=1, device="cpu", synchronize=None, clock=t
     if not (repeats >= 1 and warmup >= 0):
         raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
     sync = None
-    if str(device).startswith("cuda"):
-        sync = synchronize if synchronize is not None else torch.cuda.synchronize
+    name = str(device).split(":")[0]
+    if name in ("cuda", "mps"):
+        sync = synchronize if synchronize is not None else getattr(torch, name).synchronize
     for _ in range(warmup):
         fn()
     if sync:
@@ -161,10 +190,12 @@ ALT_MEDIAN_TIME_UPPER = '''
 def median_time(fn, repeats=5, warmup=1, device="cpu", synchronize=None, clock=time.perf_counter):
     if repeats < 1 or warmup < 0:
         raise ValueError("repeats < 1 or warmup < 0")
-    is_cuda = isinstance(device, torch.device) and device.type == "cuda" or str(device).split(":")[0] == "cuda"
+    kind = device.type if isinstance(device, torch.device) else str(device).split(":")[0]
     def barrier():
-        if is_cuda:
+        if kind == "cuda":
             (synchronize or torch.cuda.synchronize)()
+        elif kind == "mps":
+            (synchronize or torch.mps.synchronize)()
     [fn() for _ in range(warmup)]
     durations = []
     while len(durations) < repeats:
@@ -179,70 +210,115 @@ def median_time(fn, repeats=5, warmup=1, device="cpu", synchronize=None, clock=t
 # ----------------------------------------------------------------------------------------------------------------
 # Exercise 8.2 · autocast_max_error
 
-AUTOCAST_MISTAKES = {
-    "float16 on the CPU": '''
-def autocast_max_error(model, x):
+RIGHT_AUTOCAST_DTYPE = '''
+def autocast_dtype(device_type):
+    return torch.bfloat16 if device_type == "cpu" else torch.float16
+'''
+AUTOCAST_TEMPLATE = RIGHT_AUTOCAST_DTYPE + '''
+
+def autocast_max_error(model, x, low_dtype=None):
+    if low_dtype is None:
+        low_dtype = autocast_dtype(x.device.type)
     with torch.no_grad():
         reference = model(x)[0]
-        with torch.autocast(device_type=x.device.type, dtype=torch.float16):
+        with torch.autocast(device_type=x.device.type, dtype=low_dtype):
             low = model(x)[0]
-    return torch.float16, (low.float() - reference).abs().max().item()
-''',
-    "the reference run inside autocast too": '''
-def autocast_max_error(model, x):
-    low_dtype = torch.float16 if x.device.type == "cuda" else torch.bfloat16
+    return low_dtype, (low.float() - reference.float()).abs().max().item()
+'''
+
+
+def autocast_with(old, new):
+    assert old in AUTOCAST_TEMPLATE, old
+    return AUTOCAST_TEMPLATE.replace(old, new)
+
+
+DTYPE_CHOICE = 'torch.bfloat16 if device_type == "cpu" else torch.float16'
+AUTOCAST_MISTAKES = {
+    "bfloat16 on every device": autocast_with(DTYPE_CHOICE, "torch.bfloat16"),
+    "float16 on every device": autocast_with(DTYPE_CHOICE, "torch.float16"),
+    "bfloat16 on MPS": autocast_with(DTYPE_CHOICE, 'torch.float16 if device_type == "cuda" else torch.bfloat16'),
+    "the dtype's name instead of the dtype": autocast_with(DTYPE_CHOICE, '"bfloat16" if device_type == "cpu" else '
+                                                                         '"float16"'),
+    "low_dtype ignored": autocast_with("    if low_dtype is None:\n        low_dtype = autocast_dtype(x.device.type)",
+                                       "    low_dtype = autocast_dtype(x.device.type)"),
+    "the reference run inside autocast too": RIGHT_AUTOCAST_DTYPE + '''
+def autocast_max_error(model, x, low_dtype=None):
+    low_dtype = low_dtype or autocast_dtype(x.device.type)
     with torch.no_grad(), torch.autocast(device_type=x.device.type, dtype=low_dtype):
         reference = model(x)[0]
         low = model(x)[0]
     return low_dtype, (low.float() - reference.float()).abs().max().item()
 ''',
-    "the model converted in place": '''
-def autocast_max_error(model, x):
-    low_dtype = torch.float16 if x.device.type == "cuda" else torch.bfloat16
+    "the model converted in place": RIGHT_AUTOCAST_DTYPE + '''
+def autocast_max_error(model, x, low_dtype=None):
+    low_dtype = low_dtype or autocast_dtype(x.device.type)
     with torch.no_grad():
         reference = model(x)[0]
         low = model.to(low_dtype)(x.to(low_dtype))[0]
     return low_dtype, (low.float() - reference).abs().max().item()
 ''',
-    "a tensor instead of a float": '''
-def autocast_max_error(model, x):
-    low_dtype = torch.float16 if x.device.type == "cuda" else torch.bfloat16
-    with torch.no_grad():
-        reference = model(x)[0]
-        with torch.autocast(device_type=x.device.type, dtype=low_dtype):
-            low = model(x)[0]
-    return low_dtype, (low.float() - reference).abs().max()
-''',
-    "h_n compared instead of output": '''
-def autocast_max_error(model, x):
-    low_dtype = torch.float16 if x.device.type == "cuda" else torch.bfloat16
-    with torch.no_grad():
-        reference = model(x)[1]
-        with torch.autocast(device_type=x.device.type, dtype=low_dtype):
-            low = model(x)[1]
-    return low_dtype, (low.float() - reference).abs().max().item()
-''',
-    "bfloat16 on every device, but a model copy in bfloat16 instead of autocast": '''
+    "a tensor instead of a float": autocast_with(".abs().max().item()", ".abs().max()"),
+    "h_n compared instead of output": autocast_with("model(x)[0]", "model(x)[1]"),
+    "a model copy in low precision instead of autocast": RIGHT_AUTOCAST_DTYPE + '''
 import copy
 
-def autocast_max_error(model, x):
+def autocast_max_error(model, x, low_dtype=None):
+    low_dtype = low_dtype or autocast_dtype(x.device.type)
     with torch.no_grad():
         reference = model(x)[0]
-        low = copy.deepcopy(model).bfloat16()(x.bfloat16())[0]
-    return torch.bfloat16, (low.float() - reference).abs().max().item()
+        low = copy.deepcopy(model).to(low_dtype)(x.to(low_dtype))[0]
+    return low_dtype, (low.float() - reference).abs().max().item()
 ''',
+    "gradients computed": autocast_with("    with torch.no_grad():\n        reference = model(x)[0]\n",
+                                        "    if True:\n        reference = model(x)[0]\n"
+                                        "        reference.sum().backward()\n"),
+}
+# What the visible checks say about each mistake (a piece of the message).
+AUTOCAST_VISIBLE_MESSAGES = {
+    "bfloat16 on every device": "bfloat16 is the CPU's",
+    "float16 on every device": "float16 is the GPUs'",
+    "bfloat16 on MPS": "Apple GPUs (MPS) use float16",
+    "the dtype's name instead of the dtype": "expected dtype, got str",
+    "low_dtype ignored": "use the low_dtype you are given",
+    "the reference run inside autocast too": "were both runs inside torch.autocast",
+    "the model converted in place": "convert the model in place",
+    "a tensor instead of a float": "error: expected float, got Tensor",
+    "h_n compared instead of output": "that is the largest difference in h_n",
+    "a model copy in low precision instead of autocast": "the whole model converted to bfloat16",
+    "gradients computed": "run under torch.no_grad()",
 }
 
-# Correct, written differently: torch.amp.autocast, inference_mode, the error computed in float64.
+# Correct, written differently: PyTorch's own default dtypes, torch.amp.autocast, inference_mode, a float64 error.
 ALT_AUTOCAST = '''
-def autocast_max_error(model, x):
+def autocast_dtype(device_type):
+    return torch.get_autocast_dtype(device_type)
+
+
+def autocast_max_error(model, x, low_dtype=None):
     kind = x.device.type
-    dtype = {"cuda": torch.float16, "cpu": torch.bfloat16}[kind]
+    dtype = autocast_dtype(kind) if low_dtype is None else low_dtype
     with torch.inference_mode():
         full, _ = model(x)
         with torch.amp.autocast(kind, dtype=dtype):
             mixed, _ = model(x)
-    return dtype, float(torch.max(torch.abs(mixed.to(torch.float32) - full)))
+    return dtype, float((mixed.to(torch.float64) - full.to(torch.float64)).abs().max().to(torch.float32))
+'''
+# Correct too: a table, the two runs in separate blocks, a tuple in parentheses.
+ALT_AUTOCAST_TABLE = '''
+LOW = {"cuda": torch.float16, "mps": torch.float16, "cpu": torch.bfloat16}
+
+
+def autocast_dtype(device_type):
+    return LOW[device_type]
+
+
+def autocast_max_error(model, x, low_dtype=None):
+    low_dtype = low_dtype or LOW[x.device.type]
+    with torch.no_grad():
+        plain = model(x)[0].float()
+    with torch.no_grad(), torch.autocast(x.device.type, dtype=low_dtype):
+        cast = model(x)[0]
+    return (low_dtype, (cast.float() - plain).abs().max().item())
 '''
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -285,6 +361,17 @@ INITIAL_STATE_MISTAKES = {
     "the parameter under another name": initial_state_with(
         MAKE="self.initial = nn.Parameter(torch.zeros(rows, 1, hidden_size))",
         RETURN="self.initial.expand(-1, batch_size, -1).contiguous()"),
+}
+
+INITIAL_STATE_VISIBLE_MESSAGES = {
+    "expand without a contiguous copy": "not contiguous",
+    "detached from the parameter": "does not require grad",
+    "a buffer, not a parameter": "make h0 an nn.Parameter",
+    "parameter without the batch dimension": "keep the batch dimension",
+    "bidirectional ignored": "a bidirectional GRU has num_layers * 2 rows",
+    "not expanded to the batch": "repeat h0 for every sequence of the batch",
+    "random start instead of zeros": "h0 should start as zeros",
+    "the parameter under another name": "expected exactly one parameter named 'h0'",
 }
 
 # Correct, written differently: register_parameter and repeat.
@@ -345,6 +432,16 @@ KERAS_MISTAKES = {
     "bias=None not handled": keras_with(BIAS_GUARD="True"),
 }
 
+KERAS_VISIBLE_MESSAGES = {
+    "gate order left as z, r, h": "the gate order is still Keras' z, r, h",
+    "reshaped instead of transposed": "a reshape instead of a transpose",
+    "not transposed at all": "is the Keras layout",
+    "the two biases summed into one": "the two Keras biases were added together",
+    "the two biases swapped": "bias_ih_l0 holds the recurrent bias",
+    "biases not reordered": "the gate order is still Keras' z, r, h",
+    "always float32": "(the arrays' dtype)",
+    "bias=None not handled": "bias=None), float64 arrays",
+}
 # Correct, written differently: torch slicing and cat, non-contiguous transposed views, an OrderedDict.
 ALT_KERAS = '''
 from collections import OrderedDict
@@ -371,9 +468,9 @@ ALTERNATIVE = {"ex8_1_median_time": ALT_MEDIAN_TIME, "ex8_2_autocast_max_error":
                "ex8_3_learnable_initial_state": ALT_INITIAL_STATE, "ex8_4_keras_gru_to_torch": ALT_KERAS}
 # One classic mistake per exercise, graded end to end.
 MISTAKES = {"ex8_1_median_time": MEDIAN_TIME_MISTAKES["no warm-up"],
-              "ex8_2_autocast_max_error": AUTOCAST_MISTAKES["float16 on the CPU"],
-              "ex8_3_learnable_initial_state": INITIAL_STATE_MISTAKES["expand without a contiguous copy"],
-              "ex8_4_keras_gru_to_torch": KERAS_MISTAKES["gate order left as z, r, h"]}
+            "ex8_2_autocast_max_error": AUTOCAST_MISTAKES["bfloat16 on every device"],
+            "ex8_3_learnable_initial_state": INITIAL_STATE_MISTAKES["expand without a contiguous copy"],
+            "ex8_4_keras_gru_to_torch": KERAS_MISTAKES["gate order left as z, r, h"]}
 HOSTILE = {
     # Objects that claim to equal anything.
     "ex8_1_median_time": '''
@@ -391,7 +488,10 @@ class Anything(tuple):
     def __eq__(self, other):
         return True
 
-def autocast_max_error(model, x):
+def autocast_dtype(device_type):
+    return Anything()
+
+def autocast_max_error(model, x, low_dtype=None):
     return Anything((Anything(), Anything()))
 ''',
     "ex8_3_learnable_initial_state": '''
@@ -421,7 +521,9 @@ def keras_gru_to_torch(kernel, recurrent_kernel, bias=None):
 }
 
 SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes": MISTAKES, "hostile": HOSTILE}
-AUTOGRADED = {"mistakes": SUBMISSIONS["mistakes"]}
+# Graded end to end by the course's grader too: the alternative answers reach it through the kernel's agent (an
+# OrderedDict read item by item, errors reported by name, the fake devices' calls served by the grader).
+AUTOGRADED = {"mistakes": SUBMISSIONS["mistakes"], "alternative": SUBMISSIONS["alternative"]}
 
 
 class TestLesson(LessonTests):
@@ -437,29 +539,38 @@ EXERCISES = list(ANSWER_CELLS)
 
 @pytest.mark.parametrize("student", ["mistakes", "hostile"])
 def test_plausible_mistakes_fail_the_visible_and_hidden_checks(student):
-    # The visible checks use a fake GPU with a slow warm-up, two GRUs, a 2-layer initial state for a batch of 3,
-    # and gate-numbered Keras weights: every mistake of these students shows there already.
+    # The visible checks use fake GPUs with a slow warm-up, every device's autocast dtype, two GRUs, initial states
+    # for two layers and a bidirectional layer, and gate-numbered Keras weights: these students' mistakes show there.
     results = run_check_cells(LESSON, SUBMISSIONS[student])
     for exercise in EXERCISES:
         for kind in ("visible", "hidden"):
             assert results[f"{exercise}_{kind}"] is not None, (student, exercise, kind)
 
 
-def run_exercise(exercise, answer):
-    """``{grade_id: passed}`` for the check cells of ``exercise`` (e.g. "ex8_1"), its answer cell replaced by
-    ``answer``."""
+def check_results(exercise, answer):
+    """``{grade_id: None or the error message}`` for the check cells of ``exercise`` (e.g. "ex8_1"), its answer
+    cell replaced by ``answer``."""
     results = run_check_cells(LESSON, {ANSWER_CELLS[exercise]: answer})
     assert len(results) == 2, results
-    return {grade_id: error is None for grade_id, error in results.items()}
+    return results
+
+
+def run_exercise(exercise, answer):
+    """``{grade_id: passed}`` for the check cells of ``exercise``."""
+    return {grade_id: error is None for grade_id, error in check_results(exercise, answer).items()}
 
 
 ALL_MISTAKES = ([("ex8_1", name, source) for name, source in MEDIAN_TIME_MISTAKES.items()]
                 + [("ex8_2", name, source) for name, source in AUTOCAST_MISTAKES.items()]
                 + [("ex8_3", name, source) for name, source in INITIAL_STATE_MISTAKES.items()]
                 + [("ex8_4", name, source) for name, source in KERAS_MISTAKES.items()])
+VISIBLE_MESSAGES = {"ex8_1": MEDIAN_TIME_VISIBLE_MESSAGES, "ex8_2": AUTOCAST_VISIBLE_MESSAGES,
+                    "ex8_3": INITIAL_STATE_VISIBLE_MESSAGES, "ex8_4": KERAS_VISIBLE_MESSAGES}
 ALL_CORRECT = [("ex8_1", "reference structure", median_time_with()), ("ex8_1", "upper middle", ALT_MEDIAN_TIME_UPPER),
                ("ex8_1", "lower middle, one sync after warm-up", ALT_MEDIAN_TIME),
-               ("ex8_2", "torch.amp.autocast", ALT_AUTOCAST),
+               ("ex8_2", "reference structure", AUTOCAST_TEMPLATE),
+               ("ex8_2", "torch.get_autocast_dtype, torch.amp.autocast", ALT_AUTOCAST),
+               ("ex8_2", "a table", ALT_AUTOCAST_TABLE),
                ("ex8_3", "reference structure", initial_state_with()), ("ex8_3", "repeat", ALT_INITIAL_STATE),
                *[("ex8_3", name, source) for name, source in MORE_CORRECT_INITIAL_STATES.items()],
                ("ex8_4", "reference structure", keras_with()), ("ex8_4", "torch slicing", ALT_KERAS)]
@@ -467,7 +578,8 @@ ALL_CORRECT = [("ex8_1", "reference structure", median_time_with()), ("ex8_1", "
 
 @pytest.mark.parametrize("exercise, name, answer", ALL_CORRECT, ids=[f"{e}: {n}" for e, n, _ in ALL_CORRECT])
 def test_correct_variants_pass_every_check(exercise, name, answer):
-    assert all(run_exercise(exercise, answer).values()), f"{exercise}: the correct variant '{name}' failed a check"
+    results = check_results(exercise, answer)
+    assert not any(results.values()), f"{exercise}: the correct variant '{name}' failed: {results}"
 
 
 @pytest.mark.parametrize("exercise, name, answer", ALL_MISTAKES, ids=[f"{e}: {n}" for e, n, _ in ALL_MISTAKES])
@@ -475,7 +587,19 @@ def test_every_plausible_mistake_fails_the_hidden_checks(exercise, name, answer)
     assert not run_exercise(exercise, answer)[f"{exercise}_hidden"], f"{exercise}: '{name}' passed the hidden checks"
 
 
-def test_the_hidden_checks_restore_torch_cuda_synchronize():
+@pytest.mark.parametrize("exercise, name, answer", ALL_MISTAKES, ids=[f"{e}: {n}" for e, n, _ in ALL_MISTAKES])
+def test_the_visible_checks_name_every_plausible_mistake(exercise, name, answer):
+    """Each known mistake already fails the visible checks, with a message that says what is wrong."""
+    error = check_results(exercise, answer)[f"{exercise}_visible"]
+    assert error is not None, f"{exercise}: '{name}' passed the visible checks"
+    assert VISIBLE_MESSAGES[exercise][name] in error, f"{exercise}: '{name}': the visible checks said {error!r}"
+
+
+def test_every_known_mistake_has_its_visible_message():
+    assert {(e, n) for e, n, _ in ALL_MISTAKES} == {(e, n) for e, names in VISIBLE_MESSAGES.items() for n in names}
+
+
+def test_the_checks_leave_torch_cuda_synchronize_alone():
     import torch
 
     original = torch.cuda.synchronize
