@@ -6,19 +6,20 @@ the rest of the lesson runs. Try each exercise first: reading this file before y
 Made by ``make release`` from the lesson's solutions; a class's release (``make release CLASS=1``) has no such file.
 """
 
+import copy
 import datetime
+import functools
 import os
 import random
+import re
+from collections import Counter
+from typing import NamedTuple
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from tqdm.auto import tqdm
-import builtins as _builtins
-import numbers
-import operator
-import copy
+from course_checks import CheckFailed, yours_or_working  # noqa: F401 (CheckFailed: what a failed check raises)
 
 
 def bridge(h_n, num_layers):
@@ -36,27 +37,31 @@ def decode_step(decoder, token, h):
     return decoder.out(output[:, 0]), new_h
 
 
-def sequence_loss(logits, targets, pad_id):
-    """Mean cross-entropy over the positions where targets != pad_id. logits (N, T, V), targets (N, T)."""
-    return F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=pad_id)
+def attend(query, encoder_outputs, lengths):
+    """Dot-product attention over each sample's real positions: query (N, D), encoder_outputs (N, S, D), lengths
+    (N,) -> (context (N, D), weights (N, S)), the weights 0 at the padded positions."""
+    scores = (encoder_outputs @ query.unsqueeze(-1)).squeeze(-1)  # (N, S)
+    positions = torch.arange(encoder_outputs.shape[1], device=encoder_outputs.device)
+    padded = positions[None, :] >= lengths.to(encoder_outputs.device)[:, None]
+    weights = scores.masked_fill(padded, float("-inf")).softmax(dim=-1)
+    context = (weights.unsqueeze(-1) * encoder_outputs).sum(dim=1)
+    return context, weights
 
 
-def greedy_decode(encoder, decoder, source, lengths, max_length):
-    """Greedy decoding: for each of the N samples, the list of chosen token ids (ints), without <sos> and <eos>,
-    stopping at the sample's first <eos> or after max_length tokens."""
+def greedy_decode(step, state, batch_size, sos_id, eos_id, max_length):
+    """Greedy decoding: for each of the batch_size samples, the list of chosen token ids (ints), without sos_id and
+    eos_id, stopping at the sample's first eos_id or after max_length tokens."""
     with torch.no_grad():
-        _, h_n = encoder(source, lengths)
-        h = concat_directions(h_n)
-        token = torch.full((source.shape[0],), SOS, dtype=torch.long, device=source.device)
-        results = [[] for _ in range(source.shape[0])]
-        finished = [False] * source.shape[0]
+        token = torch.full((batch_size,), sos_id, dtype=torch.long)
+        results = [[] for _ in range(batch_size)]
+        finished = [False] * batch_size
         for _ in range(max_length):
-            logits, h = decode_step(decoder, token, h)
+            logits, state = step(token, state)
             token = logits.argmax(dim=-1)
             for n, chosen in enumerate(token.tolist()):
                 if finished[n]:
                     continue
-                if chosen == EOS:
+                if chosen == eos_id:
                     finished[n] = True
                 else:
                     results[n].append(chosen)

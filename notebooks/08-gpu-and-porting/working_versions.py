@@ -6,36 +6,37 @@ the rest of the lesson runs. Try each exercise first: reading this file before y
 Made by ``make release`` from the lesson's solutions; a class's release (``make release CLASS=1``) has no such file.
 """
 
+import collections
 import copy
+import inspect
 import io
-import json
-import math
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 import warnings
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 from torch.utils.benchmark import Timer
-import builtins as _builtins
-import numbers
-import operator
-import random
+from course_checks import CheckFailed, yours_or_working  # noqa: F401 (the error a failed check raises; a helper)
 
 
 def median_time(fn, repeats=5, warmup=1, device="cpu", synchronize=None, clock=time.perf_counter):
     """Median time of one call of fn(), in the units of clock(), after `warmup` untimed calls.
 
-    On a CUDA device, synchronize() (default torch.cuda.synchronize) is called right before each reading of the
+    On a GPU (CUDA or MPS), synchronize() (default: the device's own) is called right before each reading of the
     clock. Raises ValueError if repeats < 1 or warmup < 0.
     """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"median_time needs repeats >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
-    if torch.device(device).type == "cuda":
-        wait = torch.cuda.synchronize if synchronize is None else synchronize
+    kind = torch.device(device).type
+    if kind in ("cuda", "mps"):
+        wait = synchronize or {"cuda": torch.cuda.synchronize, "mps": torch.mps.synchronize}[kind]
     else:
         def wait():
             pass
@@ -51,9 +52,15 @@ def median_time(fn, repeats=5, warmup=1, device="cpu", synchronize=None, clock=t
     return float(statistics.median(times))
 
 
-def autocast_max_error(model, x):
+def autocast_dtype(device_type):
+    """The dtype torch.autocast should use on `device_type` ("cuda", "mps" or "cpu")."""
+    return torch.bfloat16 if device_type == "cpu" else torch.float16
+
+
+def autocast_max_error(model, x, low_dtype=None):
     """(low_dtype, max |output under autocast - output in float32|) for model(x) on x's device."""
-    low_dtype = torch.float16 if x.device.type == "cuda" else torch.bfloat16
+    if low_dtype is None:
+        low_dtype = autocast_dtype(x.device.type)
     with torch.no_grad():
         reference = model(x)[0]
         with torch.autocast(device_type=x.device.type, dtype=low_dtype):
