@@ -75,9 +75,9 @@ def lesson_modules(folder):
 
 def checks_of(folder):
     """{grade id: Check} of the lesson in `folder`."""
-    check_class = _course_checks().Check
+    # By the class's name: a test process may hold several copies of the library (one per lesson folder).
     return {value.grade_id: value for module in lesson_modules(folder).values()
-            for value in vars(module).values() if isinstance(value, check_class)}
+            for value in vars(module).values() if type(value).__name__ == "Check" and hasattr(value, "grade_id")}
 
 
 class CheckRun:
