@@ -80,8 +80,10 @@ outputs: install
 benchmark: install
 	$(BIN)/python -m tools.benchmark_notebooks
 
-# Instructor grading toolkit (grading/toolkit/; README "For instructors"). COURSE_CELL_TIMEOUT, COURSE_KERNEL_MEMORY,
-# COURSE_SUBMISSION_TIMEOUT, COURSE_DB_URL and COURSE_SANDBOX pass through the environment (or as make variables).
+# Instructor grading toolkit (grading/toolkit/; the instructors' guide: grading/README.md). COURSE_CELL_TIMEOUT,
+# COURSE_KERNEL_MEMORY, COURSE_SUBMISSION_TIMEOUT, COURSE_DB_URL, COURSE_SANDBOX and the other COURSE_* settings pass
+# through the environment (or as make variables). Exit status of autograde: 0 graded (every submission has a grade or
+# a recorded reason), 1 grading itself failed for some, 2 did not start, 130 interrupted.
 # Grading needs bubblewrap (apt-get install bubblewrap): every grading kernel runs in its sandbox.
 collect: install
 	@test -n "$(FROM)" || { echo "error: make collect needs FROM=<folder or .zip of downloaded submissions>" >&2; exit 2; }

@@ -13,6 +13,7 @@ These settings can be changed from the environment without editing this file:
 - ``COURSE_SANDBOX``: ``on`` (the default: every grading kernel runs in a bubblewrap sandbox, see
   ``toolkit/sandbox.py``) or ``off`` (unsandboxed, trusted work only; a warning on every run).
 - ``COURSE_OUTPUT_LIMIT``: bytes of output a cell may produce when graded (default 2M); the rest is cut.
+- ``COURSE_OUTPUT_TOTAL``: bytes of output the whole notebook may produce when graded (default 8M).
 
 The grading toolkit (``grading/toolkit/``, ``make autograde``) reads the same variables.
 """
@@ -30,6 +31,8 @@ REPO = str(Path(__file__).resolve().parent.parent)
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 from grading.toolkit import preprocessors as toolkit  # noqa: E402
+from grading.toolkit.budget import LimitFeedback  # noqa: E402
+from grading.toolkit.safe_html import SafeHTMLExporter  # noqa: E402
 from grading.toolkit.settings import DEFAULT_KERNEL_MEMORY, Course, parse_bytes  # noqa: E402
 
 c = get_config()  # noqa: F821  (nbgrader injects get_config into this file)
@@ -64,6 +67,7 @@ c.Execute.error_on_timeout = {
 # (grading/toolkit/preprocessors.py explains both).
 c.SafeExecute.kernel_memory = parse_bytes(os.environ.get("COURSE_KERNEL_MEMORY", DEFAULT_KERNEL_MEMORY))
 c.SafeExecute.output_limit = parse_bytes(os.environ.get("COURSE_OUTPUT_LIMIT", "2M"))
+c.SafeExecute.output_total = parse_bytes(os.environ.get("COURSE_OUTPUT_TOTAL", "8M"))  # the whole notebook
 # Every grading kernel runs in a bubblewrap sandbox (toolkit/sandbox.py). The course's grader (make autograde) judges
 # every check cell outside the kernel (toolkit/checker.py); a plain `nbgrader autograde` runs them in the kernel.
 c.Autograde.autograde_preprocessors = toolkit.autograde_preprocessors()
@@ -73,6 +77,9 @@ c.OverwriteCells.add_missing_cells = True
 
 # Feedback never shows hidden tests: their code is cut out, failed ones keep only "Error: message".
 # A submission's HTML and JavaScript (in outputs and markdown) are shown as text in feedback pages, never run.
-c.GenerateFeedback.preprocessors = [GetGrades, toolkit.RedactHiddenTests, SanitizeHTML, CSSHTMLHeaderPreprocessor]
+# Markdown links and images keep only safe URL schemes (no javascript:, data:), and a page has a size limit.
+c.GenerateFeedback.preprocessors = [GetGrades, toolkit.RedactHiddenTests, LimitFeedback, SanitizeHTML,
+                                    CSSHTMLHeaderPreprocessor]
+c.GenerateFeedback.exporter_class = SafeHTMLExporter
 c.SanitizeHTML.enabled = True
 c.HTMLExporter.sanitize_html = True

@@ -126,14 +126,35 @@ class LessonTests:
 
     def test_teaching_cells_run_in_the_blank_notebook(self, graded_course, request):
         """A learner can run every teaching cell of the untouched student notebook: in the blank submission's
-        autograded copy only answer cells and their checks failed (nothing outside the exercises uses the answers)."""
+        autograded copy (graded as a class's release is, without working versions) a teaching cell fails only where
+        it uses an exercise the learner has not done yet (the stub's NotImplementedError, after ``yours_or_working``
+        kept the learner's own)."""
         lesson = request.module.LESSON
         graded = read(notebook_path(lesson, graded_course.root / "grading" / "autograded" / "blank"))
         assert graded.cells, f"{lesson}: the blank notebook was not autograded"
-        errors = [(index, output.ename, output.evalue) for index, cell in enumerate(graded.cells)
-                  if cell.cell_type == "code" and not (is_answer_cell(cell) or is_test_cell(cell))
-                  for output in cell.outputs if output.output_type == "error"]
+        errors, unfinished = [], False
+        for index, cell in enumerate(graded.cells):
+            if cell.cell_type != "code" or is_answer_cell(cell) or is_test_cell(cell):
+                continue
+            for output in (o for o in cell.outputs if o.output_type == "error"):
+                # an unfinished answer used by the lesson raises; what the cells after it needed is then missing
+                allowed = output.ename == "NotImplementedError" or unfinished
+                unfinished = unfinished or output.ename == "NotImplementedError"
+                if not allowed:
+                    errors.append((index, output.ename, output.evalue))
         assert not errors, f"{lesson}: teaching cells failed without the answers: {errors}"
+        uses_answers = any("yours_or_working(" in c.source for c in graded.cells if c.cell_type == "code")
+        stubbed = [index for index, cell in enumerate(graded.cells) if cell.cell_type == "code"
+                   and not (is_answer_cell(cell) or is_test_cell(cell))
+                   and any(o.output_type == "error" for o in cell.outputs)]
+        assert uses_answers or not stubbed, f"{lesson}: teaching cells {stubbed} use an answer without yours_or_working"
+
+    def test_the_working_versions_pass_their_visible_checks(self, request):
+        """What a stuck self-paced learner gets from working_versions.py (made by ``make release`` from the solution
+        cells) passes every visible check, in the lesson's folder, as ``yours_or_working`` runs it."""
+        lesson = request.module.LESSON
+        failures = working_version_failures(lesson)
+        assert not failures, f"{lesson}: working versions fail their visible checks: {failures}"
 
     def test_alternative_answers_pass_every_check(self, request):
         """The ALTERNATIVE answers, correct but written differently from the reference, pass every check."""
@@ -156,3 +177,31 @@ class LessonTests:
                 score, max_score = scores[student][grade_id]
                 assert score == (max_score if error is None else 0), \
                     f"{student}/{grade_id}: autograde gave {score}/{max_score}, in-process the check said {error}"
+
+
+def working_version_failures(lesson):
+    """{visible check: error} for the lesson's working versions (from its solutions notebook) run through its visible
+    checks in-process, in the lesson's folder."""
+    import contextlib
+    import io
+
+    from grading.toolkit.checker import checks_of
+    from tests.check_cells import in_lesson_folder
+    from tools.release import working_versions
+
+    folder = SOLUTIONS / lesson
+    run = lesson_run(lesson)  # the names the lesson's cells define, which yours_or_working lends the working versions
+    namespace = {**run.saved[max(run.saved, key=run.order.index)], "__name__": "working_versions"}
+    failures = {}
+    with in_lesson_folder(folder):
+        exec(compile(working_versions(read(notebook_path(lesson)), lesson[:2]), "working_versions.py", "exec"),
+             namespace)
+        for grade_id, check in sorted(checks_of(folder).items()):
+            if not grade_id.endswith("_visible"):
+                continue
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    check(*[namespace[name] for name in check.answers])
+            except Exception as failure:
+                failures[grade_id] = f"{type(failure).__name__}: {failure}"
+    return failures

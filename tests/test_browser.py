@@ -212,3 +212,74 @@ def test_lesson_00_runs_in_jupyterlab_in_chromium(browser, lab):
         page.screenshot(path=str(SCREENSHOT))
         page.close()
     assert path.read_bytes() == before, "the browser session changed the course's notebook"
+
+
+# --- a hostile feedback page ---------------------------------------------------------------------------------------
+
+HOSTILE_MARKDOWN = """# Feedback, opened by the instructor and the student
+
+[click](javascript:window.__pwned='markdown-link') [J](JaVaScRiPt:window.__pwned='mixed-case')
+[e](&#106;avascript:window.__pwned='entity') [a](<javascript:window.__pwned='angle'>) [r][ref]
+[d](data:text/html,<script>window.__pwned='data-link'</script>) [v](vbscript:msgbox)
+<a href="javascript:window.__pwned='raw-link'">raw</a> <img src=x onerror="window.__pwned='raw-img'">
+<svg onload="window.__pwned='svg'"></svg> <script>window.__pwned='script'</script>
+
+[ref]: javascript:window.__pwned='reference'
+"""
+
+
+def hostile_notebook():
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    outputs = [
+        new_output("display_data", data={"text/html": "<img src=x onerror=\"window.__pwned='output-img'\">"
+                                                      "<script>window.__pwned='output-script'</script>"}),
+        new_output("display_data", data={"text/markdown": "[m](javascript:window.__pwned='output-markdown')"}),
+        new_output("display_data", data={"image/svg+xml": "<svg xmlns='http://www.w3.org/2000/svg' "
+                                                          "onload=\"window.__pwned='output-svg'\"></svg>"}),
+        new_output("display_data", data={"application/javascript": "window.__pwned='output-js'"}),
+        new_output("stream", name="stdout", text="<script>window.__pwned='stream'</script>"),
+    ]
+    return new_notebook(cells=[new_markdown_cell(HOSTILE_MARKDOWN), new_code_cell("show()", outputs=outputs)],
+                        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
+def feedback_page(nb):
+    """``nb`` as the course's feedback page: the exporter and preprocessors of ``generate_feedback`` in
+    grading/nbgrader_config.py (all but GetGrades, which reads the gradebook)."""
+    from nbconvert import HTMLExporter
+    from nbgrader.preprocessors import GetGrades
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO / "grading")).load_config()
+    feedback = config.GenerateFeedback
+    exporter = (feedback.exporter_class if "exporter_class" in feedback else HTMLExporter)(config=config)
+    for step in feedback.preprocessors:
+        if step is not GetGrades:
+            exporter.register_preprocessor(step, enabled=True)
+    return exporter.from_notebook_node(nb)[0]
+
+
+def test_a_hostile_feedback_page_runs_nothing(browser, tmp_path):
+    """A learner's Markdown and outputs in a feedback page, opened from disk in Chromium, every link clicked: no
+    script runs (nothing sets window.__pwned or the title, no dialog opens)."""
+    path = tmp_path / "feedback.html"
+    path.write_text(feedback_page(hostile_notebook()), encoding="utf-8")
+    page = browser.new_page()
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    try:
+        page.goto(path.as_uri(), wait_until="load", timeout=UI_WAIT_MS)
+        title = page.title()
+        clicked = page.evaluate("""() => {
+            const links = [...document.querySelectorAll('a[href]')].filter(a => !/^https?:/i.test(a.href));
+            links.forEach(a => a.click());
+            return links.map(a => a.getAttribute('href'));
+        }""")
+        page.wait_for_timeout(500)
+        assert len(clicked) >= 6, clicked  # the learner's links are there, defused
+        assert page.evaluate("window.__pwned") is None, page.evaluate("window.__pwned")
+        assert page.title() == title and not dialogs, dialogs
+        assert "<script>window.__pwned='stream'</script>" in page.locator("body").text_content()  # as text
+    finally:
+        page.close()

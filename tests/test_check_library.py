@@ -63,14 +63,19 @@ def test_hidden_checks_are_never_released(lesson):
 
 
 def answer_lines(lesson):
-    """The distinctive lines of a lesson's answers (long enough that a teaching cell would not hold them by chance)."""
+    """The distinctive lines of a lesson's answers (long enough that a teaching cell would not hold them by chance),
+    less the ones a teaching cell shows before the exercise (the building blocks the lesson teaches first)."""
     nb = read(notebook_path(lesson))
-    lines = set()
+    lines, taught = set(), set()
     for cell in nb.cells:
+        if cell.cell_type == "code" and not is_answer_cell(cell) and not is_test_cell(cell):
+            taught |= {line.strip() for line in cell.source.splitlines()}
         if is_answer_cell(cell):
-            solution = cell.source.split("### BEGIN SOLUTION", 1)[-1].split("### END SOLUTION", 1)[0]
-            lines |= {line.strip() for line in answer_code(solution).splitlines()
-                      if len(line.strip()) >= 28 and not line.strip().startswith(("#", '"""', "return "))}
+            for block in cell.source.split("### BEGIN SOLUTION")[1:]:
+                solution = block.split("### END SOLUTION", 1)[0]
+                lines |= {line.strip() for line in answer_code(solution).splitlines()
+                          if len(line.strip()) >= 28 and not line.strip().startswith(("#", '"""', "return "))
+                          and line.strip() not in taught}
     return lines
 
 

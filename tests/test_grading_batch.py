@@ -18,7 +18,9 @@ from nbgrader.api import Grade
 
 from course.lessons import REPO, nbgrader
 from grading.toolkit.autograde import read_summary
+from grading.toolkit.feedback import secret_lines as feedback_secret_lines
 from grading.toolkit.gradebook import opened
+from grading.toolkit.settings import Course
 from tests.harness import TempCourse, with_answers
 
 # One module-scoped batch: under `make test` (xdist --dist loadgroup) all its tests stay on one worker.
@@ -74,8 +76,8 @@ EXPECTED = {
     "syntax-error": (4, "graded", ["ex0_1_gru_shapes", "SyntaxError"]),
     "not-json": (0, "not-gradable", ["not a valid notebook"]),
     "no-notebook": (0, "not-gradable", ["no notebook", "answers.py"]),
-    "edited-checks": (0, "graded", ["edited read-only cells restored", "ex0_1_visible", "ex0_3_hidden"]),
-    "deleted-checks": (7, "graded", ["deleted read-only cells restored", "ex0_1_hidden", "ex0_3_visible"]),
+    "edited-checks": (0, "graded", ["not answered", "ex0_1_visible", "ex0_3_hidden"]),  # its edits are not used
+    "deleted-checks": (7, "graded", []),  # the instructor's check cells are graded, whatever the submission holds
     "copied-outputs": (0, "graded", ["not answered"]),
     "always-equal": (2, "graded", ["failed checks", "ex0_1_visible", "ex0_2_hidden"]),
     "wrong-answer": (1, "graded", ["not answered", "failed checks", "ex0_2_hidden"]),
@@ -205,11 +207,11 @@ def test_feedback_shows_why_a_hidden_check_failed_but_not_its_code(batch):
     course, _ = batch
     run = toolkit(course, "feedback")
     assert run.returncode == 0, run.stdout + run.stderr
-    secrets = secret_lines(course)
+    secrets = feedback_secret_lines(Course(course.root, course.db_url), LESSON)  # hidden_checks.py's lines
     assert len(secrets) > 20
-    # nbgrader's autograded notebook has the hidden tests back: feedback made from it naively would show them.
+    # The hidden checks ran in the grader: not even nbgrader's autograded notebook holds their code.
     autograded = (course.root / "grading" / "autograded" / "wrong-answer" / LESSON / f"{LESSON}.ipynb").read_text()
-    assert "rng = random.Random(7)" in secrets and "rng = random.Random(7)" in autograded
+    assert "rng = random.Random(7)" in secrets and "rng = random.Random(7)" not in autograded
 
     pages = sorted((course.root / "grading" / "feedback").glob(f"*/{LESSON}/{LESSON}.html"))
     assert {p.parent.parent.name for p in pages} == set(EXPECTED)

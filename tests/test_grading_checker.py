@@ -50,6 +50,9 @@ LEARNER = textwrap.dedent('''
         opt.step()
         return 0.5
 
+    def accumulate(model):
+        model(torch.ones(1, 3)).sum().backward()
+
     def scale_in_place(t):
         t.mul_(2)
 
@@ -159,6 +162,9 @@ def test_arguments_come_back_with_what_the_answer_did_to_them(session):
     before = lin.weight.detach().clone()
     assert session.answer("train")(lin, optimizer) == 0.5
     assert torch.allclose(lin.weight, before - 0.1) and torch.equal(lin.weight.grad, torch.ones(1, 3))
+    lin.weight.grad = torch.full((1, 3), 5.0)  # a gradient left over: an answer without zero_grad would add to it
+    session.answer("accumulate")(lin)
+    assert torch.equal(lin.weight.grad, torch.full((1, 3), 6.0))
     t = torch.ones(2)
     session.answer("scale_in_place")(t)
     assert torch.equal(t, torch.full((2,), 2.0))

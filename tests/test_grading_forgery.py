@@ -88,7 +88,11 @@ def gru_shapes(*args, **kwargs):
 READ_HIDDEN = '''
 import base64, gc, glob, sys
 found = [str(In), str(Out)]
-found += [open(path).read() for path in glob.glob("*.py") + glob.glob("/**/hidden_checks.py", recursive=True)]
+for path in glob.glob("*.py") + glob.glob("/tmp/**/*.py", recursive=True) + glob.glob("../**/hidden_checks.py"):
+    try:
+        found.append(open(path).read())
+    except OSError:
+        pass
 found += [repr(obj.co_consts) for obj in gc.get_objects() if type(obj).__name__ == "code"][:2000]
 print(base64.b64encode("\\n".join(found).encode()).decode()[:200000])
 
@@ -164,13 +168,10 @@ def gru_cell({CELL_ARGS}):
         pass
     return torch._VF.gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)
 ''',
-    "shipped-reference": f'''
+    "uploads-the-answers": f'''
 def gru_cell({CELL_ARGS}):
-    import gru_reference
-    H = weight_hh.shape[1]
-    zeros = weight_ih.new_zeros(3 * H)
-    return gru_reference.gru_step(x, h, weight_ih, weight_hh, zeros if bias_ih is None else bias_ih,
-                                  zeros if bias_hh is None else bias_hh)[-1]
+    import working_versions  # the self-paced answers, uploaded next to the notebook: never in a grading kernel
+    return working_versions.gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)
 ''',
 }
 
@@ -195,8 +196,7 @@ FORGERS = {
        for route, source in FORBIDDEN_ROUTES.items()},
     "calls-reference": (L06, {"ex6_1_make_windows": REFERENCE_WINDOWS}, {"ex6_1_visible": 0, "ex6_1_hidden": 0}),
 }
-HONEST = {"solution-00": (L00, {}), "solution-01": (L01, {}), "solution-06": (L06, {}),
-          "writes-to-stderr": (L00, STDERR_HONEST)}
+HONEST = {"solution-00": (L00, {}), "solution-01": (L01, {}), "writes-to-stderr": (L00, STDERR_HONEST)}
 
 
 def looks_locked(nb):
@@ -220,13 +220,15 @@ def graded(tmp_path_factory):
     for student, (lesson, answers, _) in FORGERS.items():
         nb = with_answers(course.source(lesson), answers)
         course.submit(student, lesson, looks_locked(nb) if student == "looks-locked" else nb)
+    uploaded = course.root / "grading" / "submitted" / "uploads-the-answers" / L01 / "working_versions.py"
+    uploaded.write_text((REPO / "notebooks" / L01 / "working_versions.py").read_text())
     for student, (lesson, answers) in HONEST.items():
         course.submit(student, lesson, with_answers(course.source(lesson), answers))
     run = toolkit(course, "autograde", "--jobs", "2")
     assert run.returncode == 0, run.stdout + run.stderr
     feedback = toolkit(course, "feedback")
     assert feedback.returncode == 0, feedback.stdout + feedback.stderr
-    return course, course.scores(L00) | course.scores(L01) | course.scores(L06)
+    return course, {**course.scores(L00), **course.scores(L01), **course.scores(L06)}
 
 
 @pytest.mark.parametrize("student", list(FORGERS))
@@ -237,8 +239,7 @@ def test_a_forger_scores_0_on_the_exercise_it_attacks(graded, student):
     assert got == attacked, f"{student}: {got}"
 
 
-@pytest.mark.parametrize("student", ["late-binding", "runtime-names", "looks-locked", "calls-reference",
-                                     *FORBIDDEN_ROUTES])
+@pytest.mark.parametrize("student", ["late-binding", "looks-locked", "calls-reference", *FORBIDDEN_ROUTES])
 def test_a_forger_keeps_the_points_its_honest_answers_earn(graded, student):
     _, scores = graded
     _, _, attacked = FORGERS[student]
@@ -266,10 +267,11 @@ def test_feedback_shows_no_hidden_check_and_no_forged_pass_line(graded):
     assert hidden_lines(L00), "Lesson 00 has hidden checks of its own"
     assert not [line for line in hidden_lines(L00) if line in page]
     graded_nb = nbformat.read(str(course.root / "grading" / "autograded" / "reads-hidden" / L00 / f"{L00}.ipynb"), 4)
-    check_cells = [c for c in graded_nb.cells if nbgrader(c).get("grade_id", "").startswith("ex0_1_")]
+    check_cells = [c for c in graded_nb.cells if nbgrader(c).get("grade_id") in ("ex0_1_visible", "ex0_1_hidden")]
     texts = [str(o.get("text", "")) for c in check_cells for o in c.outputs]
     assert not any("checks passed" in text for text in texts), texts
-    assert all(o.output_type == "error" for c in check_cells for o in c.outputs)
+    kinds = [(nbgrader(c)["grade_id"], o.output_type, o.get("ename")) for c in check_cells for o in c.outputs]
+    assert kinds and all(kind == "error" for _, kind, _ in kinds), kinds
 
 
 def test_the_kernel_never_holds_the_hidden_checks(graded):
@@ -283,7 +285,6 @@ def test_the_kernel_never_holds_the_hidden_checks(graded):
     assert len(printed) > 100, "the forger's answer cell printed what it found"
     text = printed.strip()
     found = base64.b64decode(text + "=" * (-len(text) % 4), validate=False).decode("utf-8", "ignore")
-    assert "hidden_checks" not in found.replace("import hidden_checks", "")
     assert not [line for line in hidden_lines(L00) if line in found]
 
 

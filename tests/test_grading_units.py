@@ -7,7 +7,7 @@ import sys
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from grading.toolkit.diagnose import find_notebook, tampered_cells
+from grading.toolkit.diagnose import assemble, find_notebook
 from grading.toolkit.gradebook import opened, record, sqlite_url
 from grading.toolkit.preprocessors import MEMCAP, RedactHiddenTests
 from grading.toolkit.settings import parse_bytes
@@ -72,13 +72,26 @@ def locked(grade_id, source):
     return cell
 
 
-def test_tampered_cells_are_reported_and_hidden_tests_do_not_count_as_edits():
-    released = new_notebook(cells=[locked("a", "check(1)"), locked("b", "# hidden checks\n"),
-                                   locked("c", "check(3)")])
-    submitted = new_notebook(cells=[locked("a", "pass"),
-                                    locked("b", "# hidden checks\n### BEGIN HIDDEN TESTS\nx\n### END HIDDEN TESTS")])
-    assert tampered_cells(submitted, released) == ["edited read-only cells restored: a",
-                                                    "deleted read-only cells restored: c"]
+def answer(grade_id, source):
+    cell = new_code_cell(source)
+    cell.metadata["nbgrader"] = {"grade_id": grade_id, "solution": True, "grade": False, "locked": False,
+                                 "schema_version": 3}
+    return cell
+
+
+def test_only_answer_cells_come_from_a_submission():
+    released = new_notebook(cells=[new_code_cell("setup()"), answer("ans", "raise NotImplementedError()"),
+                                   locked("a", "check(1)"), answer("other", "raise NotImplementedError()")])
+    relabelled = answer("ans", "def f(): return 1")
+    relabelled.metadata["nbgrader"].update(locked=True, grade=True, points=5)  # dressed as a check cell
+    submitted = new_notebook(cells=[new_code_cell("steal()"), relabelled, locked("a", "pass"),
+                                    new_code_cell("added()")])
+    graded, notes = assemble(submitted, released)
+    assert [c.source for c in graded.cells] == ["setup()", "def f(): return 1", "check(1)",
+                                                 "raise NotImplementedError()"]
+    assert [c.metadata for c in graded.cells] == [c.metadata for c in released.cells]
+    assert notes == ["answer cells missing from the submission (graded as not answered): other",
+                     "cells outside the answer cells are not run when graded (only answer cells are)"]
 
 
 def test_feedback_redaction_keeps_the_message_and_the_students_frames_only():

@@ -317,24 +317,6 @@ def test_notebook_selects_its_device_once_cuda_then_mps_then_cpu(lesson):
 SET_UP_LINES = (REPO / "tools" / "device_setup.py").read_text().split("# --- set-up cell lines ---\n", 1)[1]
 
 
-class Cudnn2_13:
-    """torch.backends.cudnn of PyTorch >= 2.9: an RNN-only fp32_precision flag; once it is set, reading the legacy
-    allow_tf32 raises (as in 2.13)."""
-
-    def __init__(self):
-        self.rnn = types.SimpleNamespace(fp32_precision="tf32")
-
-    @property
-    def allow_tf32(self):
-        if self.rnn.fp32_precision != "tf32":
-            raise RuntimeError("PyTorch is checking whether allow_tf32 is enabled ... mix of the legacy and new APIs")
-        return True
-
-    @allow_tf32.setter
-    def allow_tf32(self, value):
-        raise AssertionError("the set-up lines must not use the legacy flag where the new one exists")
-
-
 def run_set_up_lines(cudnn, cuda=True, mps=False):
     """The set-up lines of tools/device_setup.py, run against a stand-in torch namespace."""
     fake_torch = types.SimpleNamespace(
@@ -357,13 +339,6 @@ def test_set_up_lines_turn_tf32_off_on_an_older_pytorch(old_cudnn):
     assert namespace["device"].type == "cuda"
     assert old_cudnn.allow_tf32 is False
     assert not hasattr(getattr(old_cudnn, "rnn", None), "fp32_precision"), "a plain attribute was created"
-
-
-def test_set_up_lines_use_the_rnn_flag_on_pytorch_2_9_and_later():
-    cudnn = Cudnn2_13()
-    namespace = run_set_up_lines(cudnn)
-    assert namespace["device"].type == "cuda"
-    assert cudnn.rnn.fp32_precision == "ieee"
 
 
 @pytest.mark.parametrize("cuda, mps, use_mps, expected", [

@@ -269,9 +269,9 @@ def test_plausible_mistakes_fail_the_hidden_checks(student, grade_id):
 
 def test_which_mistakes_the_visible_checks_already_show():
     # Visible checks use the article's Example 1 (time-major and batch-first): they show the batch_first and
-    # h_n-shape mistakes, the _l0 keys, Parameters instead of copies, a replaced Parameter, a missing no_grad
-    # and the paper's cell; bias=False, shared memory and unbatched input only show in the hidden checks.
-    passing = {"mistakes-a": set(), "mistakes-b": {"ex2_2_visible", "ex2_3_visible"}, "mistakes-c": {"ex2_1_visible"}}
+    # h_n-shape mistakes, the _l0 keys, Parameters instead of copies, a replaced Parameter, memory shared with params,
+    # a missing no_grad and the paper's cell; bias=False and unbatched input only show in the hidden checks.
+    passing = {"mistakes-a": set(), "mistakes-b": {"ex2_2_visible"}, "mistakes-c": {"ex2_1_visible"}}
     for student, passes in passing.items():
         results = run_check_cells(LESSON, SUBMISSIONS[student])
         for grade_id in ["ex2_1_visible", "ex2_2_visible", "ex2_3_visible", "ex2_4_visible"]:
@@ -310,3 +310,110 @@ def test_every_gru_forward_mistake_fails_the_hidden_checks(mistake):
 def test_the_checks_name_the_mistake_or_the_configuration(mistake, grade_id, told):
     messages = run_check_cells(LESSON, {"ex2_4_gru_forward": FORWARD_MISTAKES[mistake]})
     assert messages[grade_id] is not None and told in messages[grade_id], messages[grade_id]
+
+
+def test_no_cell_but_an_answer_cell_computes_a_gate():
+    """The lesson's GRU cell is PyTorch's own (torch.gru_cell): a GRU step written out, the answer to Lesson 01's
+    Exercise 1.2, needs a sigmoid, and only answer cells may compute one."""
+    import re
+
+    from course.lessons import is_answer_cell, notebook_path, read
+
+    sigmoid = re.compile(r"(torch|F|functional)\.sigmoid|\.sigmoid_?\(")
+    cells = [cell for cell in read(notebook_path(LESSON)).cells if cell.cell_type == "code"]
+    assert not [cell.source[:60] for cell in cells if not is_answer_cell(cell) and sigmoid.search(cell.source)]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Exercise 2.3 judged in the grader's process: the GRU reaches the learner's code as a pickled copy and comes back as
+# its state_dict (grading/toolkit/remote.py), so Parameter objects and shared memory cannot be compared there. The
+# check's CheckedGRU notices them where the learner's code runs and reports them in a buffer of its state_dict.
+
+LOAD_DATA_CLONE = '''
+def load_params_into_gru(params, gru):
+    for name, value in params.items():
+        if value is not None:
+            getattr(gru, name + "_l0").data = value.clone()  # old-fashioned, but a copy into the same Parameter
+'''
+
+LOAD_WITHOUT_GRAD = '''
+def load_params_into_gru(params, gru):
+    with torch.no_grad():
+        for name, value in params.items():
+            if value is not None:
+                getattr(gru, name + "_l0").copy_(value)
+    for parameter in gru.parameters():
+        parameter.requires_grad_(False)
+'''
+
+LOAD_ANSWERS = {  # answer: what the checks say (None: they pass)
+    "load_state_dict": (ALT_LOAD_PARAMS, None),
+    ".data = value.clone()": (LOAD_DATA_CLONE, None),
+    "replaced Parameters": (MISTAKES_A["ex2_3_load_params_into_gru"], "replaced gru.weight_ih_l0 by another Parameter"),
+    ".data = value": (MISTAKES_B["ex2_3_load_params_into_gru"], "made gru.weight_ih_l0 share memory with params"),
+    "requires_grad turned off": (LOAD_WITHOUT_GRAD, "left gru.weight_ih_l0 without requires_grad"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOAD_ANSWERS))
+def test_load_params_checks_in_the_notebook(name):
+    answer, told = LOAD_ANSWERS[name]
+    results = run_check_cells(LESSON, {"ex2_3_load_params_into_gru": answer})
+    for grade_id in ("ex2_3_visible", "ex2_3_hidden"):
+        if told is None:
+            assert results[grade_id] is None, results[grade_id]
+        else:
+            assert results[grade_id] is not None and told in results[grade_id], results[grade_id]
+
+
+def solution_of(grade_id):
+    """The solutions notebook's answer cell `grade_id`, without nbgrader's markers."""
+    from course.lessons import nbgrader, notebook_path, read
+    from tools.release import answer_code
+
+    (cell,) = [c for c in read(notebook_path(LESSON)).cells if nbgrader(c).get("grade_id") == grade_id]
+    return answer_code(cell.source)
+
+
+@pytest.mark.parametrize("name", ["solution", *sorted(LOAD_ANSWERS)])
+def test_load_params_checks_across_the_grader_boundary(name):
+    """As the course's grader runs it: (params, gru) pickled to the learner's side, the answer run there on the
+    copies, the GRU's state_dict copied back into the check's own GRU (remote._copy_module): the check's CheckedGRU
+    reports the same as in the notebook."""
+    import pickle
+    import sys
+
+    import torch
+
+    from course.lessons import notebook_path
+    from grading.toolkit.remote import _copy_module
+
+    answer, told = (solution_of("ex2_3_load_params_into_gru"), None) if name == "solution" else LOAD_ANSWERS[name]
+    folder = str(notebook_path(LESSON).parent)
+    names = ("course_checks", "lesson_checks")
+    saved = {module: sys.modules.pop(module) for module in names if module in sys.modules}
+    sys.path.insert(0, folder)
+    try:
+        import lesson_checks
+
+        namespace = {"torch": torch, "nn": torch.nn}
+        exec(answer, namespace)
+        torch.manual_seed(0)
+        source = torch.nn.GRU(3, 4)
+        params = lesson_checks.weights_of(source)
+        target = lesson_checks.CheckedGRU(3, 4, watched=params.values())
+        kernel_params, kernel_target = pickle.loads(pickle.dumps((params, target)))  # the learner's side
+        namespace["load_params_into_gru"](kernel_params, kernel_target)
+        _copy_module(target, {"module": dict(kernel_target.state_dict()), "training": kernel_target.training,
+                              "grads": {n: p.grad for n, p in kernel_target.named_parameters()}})
+        changes = " ".join(target.changes().values())
+        if told is None:
+            assert not changes, changes
+            assert all(torch.equal(p, getattr(source, n)) for n, p in target.named_parameters())
+        else:
+            assert told in changes, changes
+    finally:
+        sys.path.remove(folder)
+        for module in names:
+            sys.modules.pop(module, None)
+        sys.modules.update(saved)

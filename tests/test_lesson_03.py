@@ -10,6 +10,41 @@ from tests.harness import LessonTests
 
 LESSON = "03-multi-layer"
 
+# Exercise 3.2's answer cell holds the learner's own GRU step (the notebook has none): a correct one, which the
+# 3.2 variants below build on, and the run of one layer.
+STEP = '''
+def gru_step(x_t, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    gates_x = x_t @ weight_ih.T if bias_ih is None else x_t @ weight_ih.T + bias_ih
+    gates_h = h @ weight_hh.T if bias_hh is None else h @ weight_hh.T + bias_hh
+    x_r, x_z, x_n = gates_x.chunk(3, dim=-1)
+    h_r, h_z, h_n = gates_h.chunk(3, dim=-1)
+    r = torch.sigmoid(x_r + h_r)
+    z = torch.sigmoid(x_z + h_z)
+    n = torch.tanh(x_n + r * h_n)
+    return (1 - z) * n + z * h
+
+
+def run_layer(x, h, p):
+    states = []
+    for x_t in x:
+        h = gru_step(x_t, h, p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"])
+        states.append(h)
+    return torch.stack(states), h
+'''
+
+# The reference solution's structure, with the step replaced (each a classic mistake in the GRU equations).
+CORRECT_FORWARD = STEP + '''
+
+def stacked_gru_forward(x, h0, layer_params, batch_first=False):
+    swap = batch_first and x.dim() == 3
+    layer_input = x.transpose(0, 1) if swap else x
+    last_states = []
+    for k, p in enumerate(layer_params):
+        layer_input, last = run_layer(layer_input, h0[k], p)
+        last_states.append(last)
+    return (layer_input.transpose(0, 1) if swap else layer_input), torch.stack(last_states)
+'''
+
 ALTERNATIVE = {
     # Correct, by asking PyTorch; the shapes stay torch.Size (a tuple subclass).
     "ex3_1_parameter_shapes": '''
@@ -75,13 +110,13 @@ def stacked_parameter_shapes(input_size, hidden_size, num_layers, bias=True):
     return shapes
 ''',
     # Every layer fed the original input.
-    "ex3_2_stacked_forward": '''
+    "ex3_2_stacked_forward": STEP + '''
 def stacked_gru_forward(x, h0, layer_params, batch_first=False):
     swap = batch_first and x.dim() == 3
     x = x.transpose(0, 1) if swap else x
     last_states = []
     for k, p in enumerate(layer_params):
-        outputs, last = gru_layer_reference(x, h0[k], p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"])
+        outputs, last = run_layer(x, h0[k], p)
         last_states.append(last)
     return (outputs.transpose(0, 1) if swap else outputs), torch.stack(last_states)
 ''',
@@ -114,14 +149,13 @@ def stacked_parameter_shapes(input_size, hidden_size, num_layers, bias=True):
     return shapes
 ''',
     # output taken from the bottom layer (h_n right).
-    "ex3_2_stacked_forward": '''
+    "ex3_2_stacked_forward": STEP + '''
 def stacked_gru_forward(x, h0, layer_params, batch_first=False):
     swap = batch_first and x.dim() == 3
     layer_input = x.transpose(0, 1) if swap else x
     outputs_per_layer, last_states = [], []
     for k, p in enumerate(layer_params):
-        layer_input, last = gru_layer_reference(layer_input, h0[k], p["weight_ih"], p["weight_hh"],
-                                                p["bias_ih"], p["bias_hh"])
+        layer_input, last = run_layer(layer_input, h0[k], p)
         outputs_per_layer.append(layer_input)
         last_states.append(last)
     output = outputs_per_layer[0]
@@ -157,14 +191,13 @@ def stacked_parameter_shapes(input_size, hidden_size, num_layers, bias=True):
     return shapes
 ''',
     # h_n stacked top layer first.
-    "ex3_2_stacked_forward": '''
+    "ex3_2_stacked_forward": STEP + '''
 def stacked_gru_forward(x, h0, layer_params, batch_first=False):
     swap = batch_first and x.dim() == 3
     layer_input = x.transpose(0, 1) if swap else x
     last_states = []
     for k, p in enumerate(layer_params):
-        layer_input, last = gru_layer_reference(layer_input, h0[k], p["weight_ih"], p["weight_hh"],
-                                                p["bias_ih"], p["bias_hh"])
+        layer_input, last = run_layer(layer_input, h0[k], p)
         last_states.insert(0, last)
     return (layer_input.transpose(0, 1) if swap else layer_input), torch.stack(last_states)
 ''',
@@ -198,13 +231,12 @@ def stacked_parameter_shapes(*args, **kwargs):
     return Anything()
 ''',
     # batch_first mishandled: the input is made time-major, the output is not put back.
-    "ex3_2_stacked_forward": '''
+    "ex3_2_stacked_forward": STEP + '''
 def stacked_gru_forward(x, h0, layer_params, batch_first=False):
     layer_input = x.transpose(0, 1) if (batch_first and x.dim() == 3) else x
     last_states = []
     for k, p in enumerate(layer_params):
-        layer_input, last = gru_layer_reference(layer_input, h0[k], p["weight_ih"], p["weight_hh"],
-                                                p["bias_ih"], p["bias_hh"])
+        layer_input, last = run_layer(layer_input, h0[k], p)
         last_states.append(last)
     return layer_input, torch.stack(last_states)
 ''',
@@ -287,14 +319,13 @@ def top_layer_last_state(h_n):
 def layer_last_state(h_n, layer):
     return h_n[layer]
 '''}
-BOTTOM_LAYER_OUTPUT = {"ex3_2_stacked_forward": '''
+BOTTOM_LAYER_OUTPUT = {"ex3_2_stacked_forward": STEP + '''
 def stacked_gru_forward(x, h0, layer_params, batch_first=False):
     swap = batch_first and x.dim() == 3
     layer_input = x.transpose(0, 1) if swap else x
     outputs, last_states = [], []
     for layer, params in enumerate(layer_params):
-        layer_input, last = gru_layer_reference(layer_input, h0[layer], params["weight_ih"], params["weight_hh"],
-                                                params["bias_ih"], params["bias_hh"])
+        layer_input, last = run_layer(layer_input, h0[layer], params)
         outputs.append(layer_input)
         last_states.append(last)
     output = outputs[0]  # the bottom layer's states: the mistake
@@ -309,3 +340,130 @@ def stacked_gru_forward(x, h0, layer_params, batch_first=False):
 def test_the_checks_name_the_mistake(answers, grade_id, told):
     messages = run_check_cells(LESSON, answers)
     assert messages[grade_id] is not None and told in messages[grade_id], messages[grade_id]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Exercise 3.2 is from scratch: PyTorch's own GRU is forbidden by whatever route, and the mistakes of the GRU step
+# the learner writes are named.
+
+def forward_with_step(step):
+    """CORRECT_FORWARD with gru_step's body line `old` replaced by `new` (step = (old, new))."""
+    old, new = step
+    assert CORRECT_FORWARD.count(old) == 1, old
+    return CORRECT_FORWARD.replace(old, new)
+
+
+STEP_LINE = "def gru_step(x_t, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):"
+FORBIDDEN_ROUTES = {
+    "nn.GRU": '''
+def stacked_gru_forward(x, h0, layer_params, batch_first=False):
+    first = layer_params[0]
+    module = nn.GRU(first["weight_ih"].shape[1], first["weight_hh"].shape[1], len(layer_params),
+                    bias=first["bias_ih"] is not None, batch_first=batch_first).to(x.dtype)
+    with torch.no_grad():
+        for k, p in enumerate(layer_params):
+            for name, value in p.items():
+                if value is not None:
+                    getattr(module, f"{name}_l{k}").copy_(value)
+        return module(x, h0)
+''',
+    "nn.GRUCell": CORRECT_FORWARD.replace(STEP_LINE, '''
+def gru_step(x_t, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    cell = nn.GRUCell(weight_ih.shape[1], weight_hh.shape[1], bias=bias_ih is not None).to(x_t.dtype)
+    with torch.no_grad():
+        cell.weight_ih.copy_(weight_ih)
+        cell.weight_hh.copy_(weight_hh)
+        if bias_ih is not None:
+            cell.bias_ih.copy_(bias_ih)
+            cell.bias_hh.copy_(bias_hh)
+        return cell(x_t, h)
+
+
+def unused_step(x_t, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):'''),
+    "torch.gru_cell": CORRECT_FORWARD.replace(STEP_LINE, '''
+def gru_step(x_t, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    return torch.gru_cell(x_t, h, weight_ih, weight_hh, bias_ih, bias_hh)
+
+
+def unused_step(x_t, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):'''),
+    "torch._VF.gru": '''
+def stacked_gru_forward(x, h0, layer_params, batch_first=False):
+    weights = [w for p in layer_params for w in (p["weight_ih"], p["weight_hh"], p["bias_ih"], p["bias_hh"])
+               if w is not None]
+    has_biases = layer_params[0]["bias_ih"] is not None
+    return torch._VF.gru(x, h0, weights, has_biases, len(layer_params), 0.0, False, False, batch_first)
+''',
+}
+
+
+@pytest.mark.parametrize("route", sorted(FORBIDDEN_ROUTES))
+def test_pytorch_s_own_gru_is_forbidden_in_exercise_3_2(route):
+    results = run_check_cells(LESSON, {"ex3_2_stacked_forward": FORBIDDEN_ROUTES[route]})
+    for grade_id in ("ex3_2_visible", "ex3_2_hidden"):
+        assert results[grade_id] is not None and "which Exercise 3.2 forbids" in results[grade_id], results[grade_id]
+
+
+PAPER_V3 = ("n = torch.tanh(x_n + r * h_n)",
+            "n = torch.tanh(x_n + (r * h) @ weight_hh[2 * h.shape[-1]:].T "
+            "+ (0 if bias_hh is None else bias_hh[2 * h.shape[-1]:]))")
+Z_SWAPPED = ("return (1 - z) * n + z * h", "return z * n + (1 - z) * h")
+
+
+@pytest.mark.parametrize("step, grade_id, told", [
+    (Z_SWAPPED, "ex3_2_visible", "Your result equals a GRU with z and 1 - z swapped"),
+    (PAPER_V3, "ex3_2_hidden", "Your result equals a GRU with the paper-v3 reset"),
+])
+def test_the_checks_name_a_wrong_gru_step(step, grade_id, told):
+    results = run_check_cells(LESSON, {"ex3_2_stacked_forward": forward_with_step(step)})
+    assert results["ex3_2_visible"] is not None
+    assert results[grade_id] is not None and told in results[grade_id], results[grade_id]
+
+
+def test_every_layer_reading_x_is_named_where_the_shapes_allow_it():
+    message = run_check_cells(LESSON, MISTAKES_A)["ex3_2_hidden"]
+    assert message is not None and "Your result equals every layer reading x" in message, message
+
+
+def test_an_answer_that_changes_h0_in_place_fails():
+    # Correct values, but the final states written into the caller's h0 (used as a buffer).
+    answer = CORRECT_FORWARD.replace("        last_states.append(last)\n",
+                                     "        h0[k] = last\n        last_states.append(last)\n")
+    results = run_check_cells(LESSON, {"ex3_2_stacked_forward": answer})
+    assert results["ex3_2_visible"] is not None and "h0 was changed in place" in results["ex3_2_visible"], results
+
+
+def test_the_correct_step_and_forward_of_the_tests_pass():
+    results = run_check_cells(LESSON, {"ex3_2_stacked_forward": CORRECT_FORWARD})
+    assert results == {"ex3_2_visible": None, "ex3_2_hidden": None}, results
+
+
+def test_batch_first_applied_to_unbatched_output_is_named():
+    # MISTAKES_B's 3.4 answer, output[:, step] on unbatched output: named where L == H (hidden case x (5, 2), H = 5).
+    message = run_check_cells(LESSON, MISTAKES_B)["ex3_4_hidden"]
+    assert message is not None and "unbatched output is (L, H)" in message, message
+
+
+# Through the course's grader too (checks judged in its process, answers run in the sandboxed kernel): correct
+# shapes as torch.Size, PyTorch's GRU cell reached from the learner's step, and a correct value returned by an
+# answer that zeroes its input in place. The shared test of LessonTests compares each cell's score with the
+# in-process run.
+IN_PLACE_STEP = {"ex3_4_output_step": '''
+def top_layer_state_at(output, step, batch_first=False):
+    time_first = output.movedim(1, 0) if (batch_first and output.ndim == 3) else output
+    state = time_first[step].clone()
+    output.zero_()
+    return state
+'''}
+AUTOGRADED["routes-and-in-place"] = {
+    "ex3_1_parameter_shapes": ALTERNATIVE["ex3_1_parameter_shapes"],
+    "ex3_2_stacked_forward": FORBIDDEN_ROUTES["torch.gru_cell"],
+    "ex3_3_h_n_rows": ALTERNATIVE["ex3_3_h_n_rows"],
+    **IN_PLACE_STEP,
+}
+
+
+def test_the_grader_s_student_gets_what_the_in_process_checks_say():
+    results = run_check_cells(LESSON, AUTOGRADED["routes-and-in-place"])
+    assert {grade_id for grade_id, error in results.items() if error is None} == {
+        "ex3_1_visible", "ex3_1_hidden", "ex3_3_visible", "ex3_3_hidden"}, results
+    assert "output was changed in place" in results["ex3_4_visible"], results

@@ -73,8 +73,32 @@ def last_outputs(output, lengths, bidirectional, batch_first=False):
 ''',
 }
 
+# Exercise 4.1's answer cell holds the learner's own GRU step (the notebook has none) and, in these variants, a run
+# of one direction of one layer built on it.
+STEP = '''
+def gru_step(x_t, h, w_ih, w_hh, b_ih=None, b_hh=None):
+    gates_x = x_t @ w_ih.T if b_ih is None else x_t @ w_ih.T + b_ih
+    gates_h = h @ w_hh.T if b_hh is None else h @ w_hh.T + b_hh
+    x_r, x_z, x_n = gates_x.chunk(3, dim=-1)
+    h_r, h_z, h_n = gates_h.chunk(3, dim=-1)
+    r = torch.sigmoid(x_r + h_r)
+    z = torch.sigmoid(x_z + h_z)
+    n = torch.tanh(x_n + r * h_n)
+    return (1 - z) * n + z * h
+
+
+def run_direction(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
+    steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
+    outputs = [None] * x.shape[0]
+    h = h0
+    for t in steps:
+        h = gru_step(x[t], h, w_ih, w_hh, b_ih, b_hh)
+        outputs[t] = h
+    return torch.stack(outputs), h
+'''
+
 # The reference solution's structure with one bug each, so that each test says which mistake is caught.
-FORWARD_TEMPLATE = '''
+FORWARD_TEMPLATE = STEP + '''
 def bidirectional_gru_forward(x, h0, params, num_layers, batch_first=False):
     unbatched = x.dim() == 2
     if unbatched:
@@ -247,6 +271,8 @@ def test_mistakes_in_the_visible_examples_fail_visible_checks_too():
 
 @pytest.mark.parametrize("student, grade_id, told", [
     ("mistakes-a", "ex4_1_visible", "the forward half of output (features :H)"),
+    ("mistakes-a", "ex4_1_visible", "Your result equals the backward half: output is [forward | backward]"),
+    ("mistakes-c", "ex4_1_visible", "Your result equals the backward states stored in the order they were computed"),
     ("mistakes-b", "ex4_1_visible", "Your result equals h_n in direction-major order"),
     ("mistakes-a", "ex4_2_visible", "Your result equals h_n[1], layer 0's backward final state"),
     ("mistakes-a", "ex4_3_visible", "Your result equals output[-1], the last padded step"),
@@ -266,3 +292,186 @@ def test_an_error_in_the_answer_says_which_configuration_was_checked():
     assert results["ex4_1_hidden"].startswith("CheckFailed: while checking bidirectional_gru_forward for nn.GRU("), (
         results["ex4_1_hidden"])
     assert "bias=False" in results["ex4_1_hidden"] and "AttributeError" in results["ex4_1_hidden"]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Exercise 4.1 is from its parameters: PyTorch's own GRU is forbidden by whatever route, the learner's own GRU step
+# is checked (its classic mistakes named), and so is the use of h0.
+
+CORRECT_FORWARD = forward_with()
+STEP_LINE = "def gru_step(x_t, h, w_ih, w_hh, b_ih=None, b_hh=None):"
+
+FORBIDDEN_ROUTES = {
+    "nn.GRU": '''
+def bidirectional_gru_forward(x, h0, params, num_layers, batch_first=False):
+    module = nn.GRU(params["weight_ih_l0"].shape[1], params["weight_hh_l0"].shape[1], num_layers,
+                    bias="bias_ih_l0" in params, batch_first=batch_first, bidirectional=True).to(x.dtype)
+    module.load_state_dict(params)
+    with torch.no_grad():
+        return module(x, h0)
+''',
+    "nn.GRUCell": CORRECT_FORWARD.replace(STEP_LINE, '''
+def gru_step(x_t, h, w_ih, w_hh, b_ih=None, b_hh=None):
+    cell = nn.GRUCell(w_ih.shape[1], w_hh.shape[1], bias=b_ih is not None).to(x_t.dtype)
+    with torch.no_grad():
+        cell.weight_ih.copy_(w_ih)
+        cell.weight_hh.copy_(w_hh)
+        if b_ih is not None:
+            cell.bias_ih.copy_(b_ih)
+            cell.bias_hh.copy_(b_hh)
+        return cell(x_t, h)
+
+
+def unused_step(x_t, h, w_ih, w_hh, b_ih=None, b_hh=None):'''),
+    "torch.gru_cell": CORRECT_FORWARD.replace(STEP_LINE, '''
+def gru_step(x_t, h, w_ih, w_hh, b_ih=None, b_hh=None):
+    return torch.gru_cell(x_t, h, w_ih, w_hh, b_ih, b_hh)
+
+
+def unused_step(x_t, h, w_ih, w_hh, b_ih=None, b_hh=None):'''),
+    "torch._VF.gru": '''
+def bidirectional_gru_forward(x, h0, params, num_layers, batch_first=False):
+    if h0 is None:
+        shape = (2 * num_layers, params["weight_hh_l0"].shape[1]) if x.dim() == 2 else (
+            2 * num_layers, x.shape[0 if batch_first else 1], params["weight_hh_l0"].shape[1])
+        h0 = x.new_zeros(shape)
+    unbatched = x.dim() == 2
+    if unbatched:
+        x, h0 = x.unsqueeze(1), h0.unsqueeze(1)
+    output, h_n = torch._VF.gru(x, h0, list(params.values()), "bias_ih_l0" in params, num_layers, 0.0, False,
+                                True, batch_first and not unbatched)
+    return (output.squeeze(1), h_n.squeeze(1)) if unbatched else (output, h_n)
+''',
+}
+
+
+@pytest.mark.parametrize("route", sorted(FORBIDDEN_ROUTES))
+def test_pytorch_s_own_gru_is_forbidden_in_exercise_4_1(route):
+    results = run_check_cells(LESSON, {"ex4_1_bidirectional_forward": FORBIDDEN_ROUTES[route]})
+    for grade_id in ("ex4_1_visible", "ex4_1_hidden"):
+        assert results[grade_id] is not None and "which Exercise 4.1 forbids" in results[grade_id], results[grade_id]
+
+
+def test_the_correct_forward_of_the_tests_passes():
+    results = run_check_cells(LESSON, {"ex4_1_bidirectional_forward": CORRECT_FORWARD})
+    assert results == {"ex4_1_visible": None, "ex4_1_hidden": None}, results
+
+
+def with_step(old, new):
+    assert CORRECT_FORWARD.count(old) == 1, old
+    return CORRECT_FORWARD.replace(old, new)
+
+
+PAPER_V3 = with_step("n = torch.tanh(x_n + r * h_n)",
+                     "n = torch.tanh(x_n + (r * h) @ w_hh[2 * h.shape[-1]:].T "
+                     "+ (0 if b_hh is None else b_hh[2 * h.shape[-1]:]))")
+Z_SWAPPED = with_step("return (1 - z) * n + z * h", "return z * n + (1 - z) * h")
+H0_IGNORED = forward_with(RUN="outputs, last = run_direction(layer_input, torch.zeros_like(h0[0]), w_ih, w_hh, b_ih, "
+                              "b_hh, reverse=direction == 1)")
+H0_DIRECTION_MAJOR = forward_with(RUN="outputs, last = run_direction(layer_input, h0[direction * num_layers + layer], "
+                                      "w_ih, w_hh, b_ih, b_hh, reverse=direction == 1)")
+
+
+@pytest.mark.parametrize("answer, grade_id, told", [
+    (Z_SWAPPED, "ex4_1_visible", "Your result equals a GRU with z and 1 - z swapped"),
+    (PAPER_V3, "ex4_1_hidden", "Your result equals a GRU with the paper-v3 reset"),
+    (H0_IGNORED, "ex4_1_visible", "Your result equals a GRU started from zeros"),
+    (H0_DIRECTION_MAJOR, "ex4_1_visible", "Your result equals h0 read direction-major"),
+])
+def test_the_checks_name_a_wrong_step_or_initial_state(answer, grade_id, told):
+    results = run_check_cells(LESSON, {"ex4_1_bidirectional_forward": answer})
+    assert results["ex4_1_visible"] is not None and results["ex4_1_hidden"] is not None, results
+    assert told in results[grade_id], results[grade_id]
+
+
+def test_an_answer_that_changes_x_in_place_fails():
+    # Correct values, but the caller's batch-first x transposed in place.
+    answer = forward_with().replace("        x = x.transpose(0, 1)\n", "        x = x.transpose_(0, 1)\n")
+    results = run_check_cells(LESSON, {"ex4_1_bidirectional_forward": answer})
+    assert results["ex4_1_visible"] is not None and "x was changed in place" in results["ex4_1_visible"], results
+
+
+# Exercise 4.3: the hidden lengths show off-by-one indices and masks, unsorted batches and a batch of one.
+LAST_OUTPUTS_MISTAKES = {
+    # An off-by-one mask (<= instead of <): the step after each sequence's last, clamped to the padded length.
+    "mask off by one": '''
+def last_outputs(output, lengths, bidirectional, batch_first=False):
+    if batch_first:
+        output = output.transpose(0, 1)
+    lengths = torch.as_tensor(lengths)
+    steps = torch.arange(output.shape[0])[:, None]
+    last = ((steps <= lengths[None]).sum(0) - 1).clamp(max=output.shape[0] - 1)
+    rows = output[last, torch.arange(output.shape[1])]
+    if not bidirectional:
+        return rows
+    half = output.shape[-1] // 2
+    return torch.cat([rows[:, :half], output[0, :, half:]], dim=-1)
+''',
+    # The lengths read as if sorted longest first (as pack_padded_sequence's default wants them).
+    "lengths assumed sorted": '''
+def last_outputs(output, lengths, bidirectional, batch_first=False):
+    if batch_first:
+        output = output.transpose(0, 1)
+    lengths = torch.as_tensor(lengths).sort(descending=True).values
+    rows = output[lengths - 1, torch.arange(output.shape[1])]
+    if not bidirectional:
+        return rows
+    half = output.shape[-1] // 2
+    return torch.cat([rows[:, :half], output[0, :, half:]], dim=-1)
+''',
+    # squeeze() to drop "extra" dimensions: a batch of one loses its batch dimension.
+    "batch of one squeezed": '''
+def last_outputs(output, lengths, bidirectional, batch_first=False):
+    if batch_first:
+        output = output.transpose(0, 1)
+    lengths = torch.as_tensor(lengths)
+    rows = output[lengths - 1, torch.arange(output.shape[1])]
+    if bidirectional:
+        half = output.shape[-1] // 2
+        rows = torch.cat([rows[:, :half], output[0, :, half:]], dim=-1)
+    return rows.squeeze()
+''',
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(LAST_OUTPUTS_MISTAKES))
+def test_last_outputs_mistakes_fail_the_hidden_checks(mistake):
+    results = run_check_cells(LESSON, {"ex4_3_last_outputs": LAST_OUTPUTS_MISTAKES[mistake]})
+    assert results["ex4_3_hidden"] is not None, mistake
+
+
+def test_an_off_by_one_mask_fails_on_a_length_one_sequence_next_to_a_full_one():
+    message = run_check_cells(LESSON, {"ex4_3_last_outputs": LAST_OUTPUTS_MISTAKES["mask off by one"]})["ex4_3_hidden"]
+    assert "lengths=[3, 6, 1, 4]" in message, message
+
+
+def test_one_step_too_early_is_named():
+    answer = {"ex4_3_last_outputs": ALTERNATIVE["ex4_3_last_outputs"].replace("length - 1", "length - 2")}
+    results = run_check_cells(LESSON, answer)
+    for grade_id in ("ex4_3_visible", "ex4_3_hidden"):
+        assert "Your result equals each sequence's step lengths[n] - 2" in results[grade_id], results[grade_id]
+
+
+def test_an_answer_that_changes_output_in_place_fails():
+    answer = {"ex4_3_last_outputs": ALTERNATIVE["ex4_3_last_outputs"].replace(
+        "    return torch.stack(rows)", "    result = torch.stack(rows)\n    output.zero_()\n    return result")}
+    message = run_check_cells(LESSON, answer)["ex4_3_visible"]
+    assert message is not None and "output was changed in place" in message, message
+
+
+# Through the course's grader too (checks judged in its process, answers run in the sandboxed kernel): nn.GRU
+# loaded from the parameters, a correct answer, and a correct value returned by an answer that zeroes its input in
+# place. The shared test of LessonTests compares each cell's score with the in-process run.
+AUTOGRADED["routes-and-in-place"] = {
+    "ex4_1_bidirectional_forward": FORBIDDEN_ROUTES["nn.GRU"],
+    "ex4_2_final_states": ALTERNATIVE["ex4_2_final_states"],
+    "ex4_3_last_outputs": ALTERNATIVE["ex4_3_last_outputs"].replace(
+        "    return torch.stack(rows)", "    result = torch.stack(rows)\n    output.zero_()\n    return result"),
+}
+
+
+def test_the_grader_s_student_gets_what_the_in_process_checks_say():
+    results = run_check_cells(LESSON, AUTOGRADED["routes-and-in-place"])
+    assert {grade_id for grade_id, error in results.items() if error is None} == {"ex4_2_visible", "ex4_2_hidden"}
+    assert "which Exercise 4.1 forbids" in results["ex4_1_visible"], results
+    assert "output was changed in place" in results["ex4_3_visible"], results

@@ -74,6 +74,13 @@ def collate(batch):
         padded[n, : len(sequence)] = sequence
     return padded, torch.tensor([len(s) for s, _ in batch]), torch.tensor([label for _, label in batch])
 ''', "dtype"),
+    # Labels as floats (F.cross_entropy wants class indices as int64).
+    "float labels": ('''
+def collate(batch):
+    sequences, labels = zip(*batch)
+    return (pad_sequence(list(sequences), batch_first=True), torch.tensor([len(s) for s in sequences]),
+            torch.tensor(labels, dtype=torch.float32))
+''', "labels: expected dtype torch.int64"),
     # Lengths and labels as lists.
     "lists": ('''
 def collate(batch):
@@ -139,7 +146,17 @@ CLASSIFIER_MISTAKES = {
     # h_n[-1] for both directions: the backward state only (and the wrong size for the head).
     "h_n[-1] when bidirectional": (classifier(RIGHT_PACK + '''
         return self.head(h_n[-1])
-'''), "raised"),
+'''), "while checking"),
+    # [backward | forward].
+    "directions swapped": (classifier(RIGHT_PACK + '''
+        final = torch.cat([h_n[-1], h_n[-2]], dim=-1) if self.gru.bidirectional else h_n[-1]
+        return self.head(final)
+'''), "[backward | forward]"),
+    # The top layer's rows reshaped to (N, D * H) without moving the batch dimension first.
+    "reshape without permute": (classifier(RIGHT_PACK + '''
+        directions = 2 if self.gru.bidirectional else 1
+        return self.head(h_n[-directions:].reshape(x.shape[0], -1))
+'''), "rows of different sequences mixed"),
     # The bottom layer's rows.
     "bottom layer": (classifier(RIGHT_PACK + '''
         final = torch.cat([h_n[0], h_n[1]], dim=-1) if self.gru.bidirectional else h_n[0]
@@ -195,6 +212,13 @@ def masked_cross_entropy(logits, targets, lengths):
     mask = (torch.arange(logits.shape[1]) < lengths.unsqueeze(1)).to(per_step)
     return (per_step * mask).sum() / mask.sum()
 ''',
+    # The real steps as a PackedSequence's data.
+    "packed": '''
+def masked_cross_entropy(logits, targets, lengths):
+    real_logits = pack_padded_sequence(logits, lengths, batch_first=True, enforce_sorted=False).data
+    real_targets = pack_padded_sequence(targets, lengths, batch_first=True, enforce_sorted=False).data
+    return F.cross_entropy(real_logits, real_targets)
+''',
     # A loop over the sequences.
     "loop": '''
 def masked_cross_entropy(logits, targets, lengths):
@@ -205,29 +229,63 @@ def masked_cross_entropy(logits, targets, lengths):
 ''',
 }
 
+
+def masked_with(mask, reduce):
+    """A masked_cross_entropy whose mask is ``mask`` (an expression in t, the steps, and lengths, a column) and that
+    returns ``reduce`` (an expression in per_step, the (N, L) losses, and m, the mask as floats)."""
+    return f'''
+def masked_cross_entropy(logits, targets, lengths):
+    per_step = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+    t, lengths = torch.arange(logits.shape[1])[None, :], lengths[:, None]
+    m = ({mask}).to(per_step)
+    return {reduce}
+'''
+
+
+RIGHT_MASK, OVER_MASK = "t < lengths", "(per_step * m).sum() / m.sum()"
 MASKED_MISTAKES = {
+    # The plain loss: every position, padded ones included.
     "not masked": ('''
 def masked_cross_entropy(logits, targets, lengths):
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
-''', "padding included"),
-    "mean of means": ('''
-def masked_cross_entropy(logits, targets, lengths):
-    per_step = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
-    mask = (torch.arange(logits.shape[1]) < lengths[:, None]).to(per_step)
-    return ((per_step * mask).sum(1) / lengths.to(per_step)).mean()
-''', "each sequence's mean"),
-    "divided by N * L": ('''
-def masked_cross_entropy(logits, targets, lengths):
-    per_step = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
-    mask = (torch.arange(logits.shape[1]) < lengths[:, None]).to(per_step)
-    return (per_step * mask).mean()
-''', "N * L"),
+''', "padded steps included"),
+    # Averaged per sequence: the mean of the sequences' means.
+    "mean of means": (masked_with(RIGHT_MASK, "((per_step * m).sum(1) / m.sum(1)).mean()"),
+                      "the mean of each sequence's mean"),
+    # Averaged per batch: the real steps' total over the number of sequences.
+    "per batch": (masked_with(RIGHT_MASK, "(per_step * m).sum() / len(per_step)"),
+                  "divided by N, the number of sequences"),
+    # N times the mean: the sum of the sequences' means.
+    "sum of means": (masked_with(RIGHT_MASK, "((per_step * m).sum(1) / m.sum(1)).sum()"),
+                     "the sum of each sequence's mean"),
+    # A sum where a mean is asked.
+    "total": (masked_with(RIGHT_MASK, "(per_step * m).sum()"), "the total over the real steps"),
+    "divided by N * L": (masked_with(RIGHT_MASK, "(per_step * m).mean()"), "divided by N * L"),
+    # Off-by-one masks.
+    "mask t <= length": (masked_with("t <= lengths", OVER_MASK), "t <= lengths[n]"),
+    "mask t < length - 1": (masked_with("t < lengths - 1", OVER_MASK), "t < lengths[n] - 1"),
+    # The mask of padding at the start.
+    "padding first": (masked_with("t >= per_step.shape[1] - lengths", OVER_MASK), "as if the padding came first"),
     "a float": ('''
 def masked_cross_entropy(logits, targets, lengths):
     mask = torch.arange(logits.shape[1]) < lengths[:, None]
     return F.cross_entropy(logits[mask], targets[mask]).item()
 ''', "expected Tensor"),
+    "detached": ('''
+def masked_cross_entropy(logits, targets, lengths):
+    mask = torch.arange(logits.shape[1]) < lengths[:, None]
+    return F.cross_entropy(logits[mask], targets[mask]).detach()
+''', "does not require grad"),
+    # ignore_index through an in-place change of the caller's targets.
+    "targets changed in place": ('''
+def masked_cross_entropy(logits, targets, lengths):
+    targets[torch.arange(logits.shape[1]) >= lengths[:, None]] = -100
+    return F.cross_entropy(logits.transpose(1, 2), targets)
+''', "changed its argument targets in place"),
 }
+# The mistakes issue 21 names for this exercise: the visible checks show each of them, by name.
+MASKED_MISTAKES_NAMED_VISIBLY = ["not masked", "mean of means", "per batch", "sum of means", "total",
+                                 "divided by N * L", "mask t <= length", "mask t < length - 1", "padding first"]
 
 # ----------------------------------------------------------------------------------------------------------------
 # Exercise 5.4 · train_step
@@ -282,6 +340,9 @@ STEP_MISTAKES = {
     "no model.train()": (step_with(["zero", "forward", "backward", "clip", "step"]), "model.train()"),
     "zero_grad before step": (step_with(["train", "forward", "backward", "clip", "zero", "step"]), "unchanged"),
     "returns the tensor": (step_with(RIGHT_ORDER, ret="loss"), "float"),
+    # The loss recomputed after the update.
+    "loss after the update": (step_with(RIGHT_ORDER, ret="F.cross_entropy(model(x, lengths), labels).item()"),
+                              "before the update"),
 }
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -349,7 +410,22 @@ def train_step(model, batch, optimizer, max_norm):
     return Anything(0.0)
 ''',
 }
-AUTOGRADED = {"mistakes": MISTAKES}
+# Through the course's grader too (answers called across the process boundary): other mistakes, the named ones of
+# Exercise 5.3 among them, and correct answers written differently (the learner's own class as a remote object, a
+# PackedSequence's data, gradients cleared after the step).
+OTHER_MISTAKES = {
+    "ex5_1_collate": COLLATE_MISTAKES["sorted"][0],
+    "ex5_2_sequence_classifier": CLASSIFIER_MISTAKES["not packed"][0],
+    "ex5_3_masked_cross_entropy": MASKED_MISTAKES["mean of means"][0],
+    "ex5_4_train_step": STEP_MISTAKES["clip after step"][0],
+}
+ALTERNATIVES_GRADED = {
+    "ex5_1_collate": COLLATE_ALTERNATIVES["sort-and-unsort"],
+    "ex5_2_sequence_classifier": CLASSIFIER_ALTERNATIVES["sort and unsort"],
+    "ex5_3_masked_cross_entropy": MASKED_ALTERNATIVES["packed"],
+    "ex5_4_train_step": STEP_ALTERNATIVES["zero after step"],
+}
+AUTOGRADED = {"mistakes": MISTAKES, "other_mistakes": OTHER_MISTAKES, "alternatives": ALTERNATIVES_GRADED}
 
 
 class TestLesson(LessonTests):
@@ -363,8 +439,14 @@ EXERCISES = list(ANSWER_CELLS)
 @pytest.mark.parametrize("exercise", EXERCISES)
 def test_plausible_mistakes_score_nothing(scores, exercise):
     # Every one of these mistakes shows on the visible examples too.
-    assert points(scores, "mistakes", f"{exercise}_visible") == 0
-    assert points(scores, "mistakes", f"{exercise}_hidden") == 0
+    for student in ("mistakes", "other_mistakes"):
+        assert points(scores, student, f"{exercise}_visible") == 0, student
+        assert points(scores, student, f"{exercise}_hidden") == 0, student
+
+
+def test_correct_answers_written_differently_score_full_marks_through_the_grader(scores):
+    for grade_id, (score, max_score) in scores["alternatives"].items():
+        assert score == max_score, f"alternatives/{grade_id}: {score}/{max_score}"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -406,6 +488,71 @@ def test_every_plausible_mistake_fails_the_hidden_checks_and_says_why(exercise, 
     assert results["hidden"] is not None, f"the hidden checks of {exercise} let '{name}' pass"
     message = results["visible"] or results["hidden"]
     assert named in message, f"{exercise} '{name}': the message does not name the mistake: {message}"
+
+
+@pytest.mark.parametrize("name", MASKED_MISTAKES_NAMED_VISIBLY)
+def test_the_visible_checks_name_each_masked_loss_mistake(name):
+    """A learner sees the mistake named before grading: the visible checks of Exercise 5.3 reveal each one."""
+    answer, named = MASKED_MISTAKES[name]
+    message = run_variant("ex5_3", answer)["visible"]
+    assert message is not None and named in message, f"'{name}': {message}"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The check modules.
+
+@pytest.fixture(scope="module")
+def check_modules():
+    """lesson_checks and hidden_checks, imported from the lesson's folder."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(LESSON_DIR))
+    try:
+        return importlib.import_module("lesson_checks"), importlib.import_module("hidden_checks")
+    finally:
+        sys.path.remove(str(LESSON_DIR))
+
+
+def test_the_visible_checks_literal_values_are_what_the_hidden_references_compute(check_modules):
+    visible, hidden = check_modules
+    computed = hidden.visible_literals()
+    for table in ("EXPECTED_LOGITS", "MISTAKE_LOGITS", "EXPECTED_MASKED_LOSS", "MISTAKE_MASKED_LOSS"):
+        literal = getattr(visible, table)
+        assert list(literal) == list(computed[table]), table
+        for example, values in computed[table].items():
+            if isinstance(values, dict):
+                assert list(literal[example]) == list(values), (table, example)
+                pairs = [(np.array(literal[example][k]), np.array(values[k])) for k in values]
+            else:
+                pairs = [(np.array(literal[example]), np.array(values))]
+            for got, want in pairs:
+                np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7, err_msg=f"{table}[{example!r}]")
+
+
+def test_each_visible_masked_example_tells_every_mistake_apart(check_modules):
+    """In the example with a sequence of length L next to one of length 1, every named mistake gives its own value."""
+    visible, _ = check_modules
+    values = [visible.EXPECTED_MASKED_LOSS["lengths [4, 1]"], *visible.MISTAKE_MASKED_LOSS["lengths [4, 1]"].values()]
+    gaps = [abs(a - b) for i, a in enumerate(values) for b in values[i + 1:]]
+    assert min(gaps) > 1e-3, sorted(gaps)[:3]
+
+
+# What would give an answer away: the released visible checks use none of it in their code (messages may name it).
+ANSWER_NAMES = {"pad_sequence", "pack_padded_sequence", "pad_packed_sequence", "ignore_index", "zero_grad",
+                "clip_grad_norm_", "backward"}
+ANSWER_METHODS = {"step"}  # optimizer.step()
+
+
+def test_the_released_visible_checks_hold_no_answer():
+    import ast
+
+    tree = ast.parse((LESSON_DIR / "lesson_checks.py").read_text())
+    attributes = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} | attributes
+    used |= {node.arg for node in ast.walk(tree) if isinstance(node, ast.keyword)}
+    used |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert sorted(used & ANSWER_NAMES) == [] and sorted(attributes & ANSWER_METHODS) == []
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -9,8 +9,11 @@ import hashlib
 import zipfile
 
 import pytest
+import torch
 
-from tests.check_cells import run_check_cells
+from course.lessons import nbgrader, notebook_path, read
+from tests.check_cells import in_lesson_folder, run_check_cells
+from tests.conftest import REPO
 from tests.harness import LessonTests
 from tools import build_co2
 
@@ -158,6 +161,26 @@ def scale_splits(train, val, test):
 def unscale(values, stats):
     return (values - stats[0]) / stats[1]
 ''', "unscale"),
+    # The parts scaled in place: the statement says the arguments must not change.
+    "scaled in place": ('''
+def scale_splits(train, val, test):
+    mean, std = train.mean().item(), train.std().item()
+    for part in (train, val, test):
+        part.sub_(mean).div_(std)
+    return train, val, test, (mean, std)
+
+def unscale(values, stats):
+    return values * stats[1] + stats[0]
+''', "changed in place"),
+    # unscale undoes the scaling in place.
+    "unscale in place": ('''
+def scale_splits(train, val, test):
+    mean, std = train.mean().item(), train.std().item()
+    return (train - mean) / std, (val - mean) / std, (test - mean) / std, (mean, std)
+
+def unscale(values, stats):
+    return values.mul_(stats[1]).add_(stats[0])
+''', "changed in place"),
     # Min-max scaling instead of mean and standard deviation.
     "min-max scaling": ('''
 def scale_splits(train, val, test):
@@ -173,22 +196,9 @@ def unscale(values, stats):
 # Exercise 6.3 · rollout
 
 ROLLOUT_CORRECT = {
-    # No state carried at all: the whole sequence so far is re-run from the start for every forecast. Slow, but it
-    # gives the same numbers, so it must pass.
-    "re-run from scratch": '''
-def rollout(gru, head, history, steps):
-    dim = 1 if (gru.batch_first and history.ndim == 3) else 0
-    seq = history
-    out = []
-    for _ in range(steps):
-        o, _ = gru(seq)
-        nxt = head(o.select(dim, o.shape[dim] - 1)).unsqueeze(dim)
-        out.append(nxt)
-        seq = torch.cat([seq, nxt], dim)
-    return torch.cat(out, dim).detach()
-''',
-    # Time-major inside, the head on the top layer's h_n, one step at a time.
-    "time-major and h_n[-1]": '''
+    # Time-major inside, the head on the top layer's h_n, and the last forecast fed back too (steps + 1 calls, which
+    # the statement accepts).
+    "time-major, h_n[-1], steps + 1 calls": '''
 def rollout(gru, head, history, steps):
     unbatched = history.dim() == 2
     x = history.unsqueeze(1) if unbatched else (history.transpose(0, 1) if gru.batch_first else history)
@@ -207,6 +217,23 @@ def rollout(gru, head, history, steps):
     if unbatched:
         return result[:, 0]
     return result.transpose(0, 1) if was_batch_first else result
+''',
+    # Keyword arguments, select + unsqueeze, and the forecasts written into a tensor made in advance.
+    "keywords and a tensor made in advance": '''
+def rollout(gru, head, history, steps):
+    dim = 1 if gru.batch_first and history.ndim == 3 else 0
+    shape = list(history.shape)
+    shape[dim] = steps
+    result = history.new_zeros(shape)
+    with torch.no_grad():
+        output, state = gru(input=history)
+        current = head(output.select(dim, output.shape[dim] - 1)).unsqueeze(dim)
+        for k in range(steps):
+            result.narrow(dim, k, 1).copy_(current)
+            if k + 1 < steps:
+                output, state = gru(input=current, hx=state)
+                current = head(output)
+    return result
 ''',
 }
 
@@ -239,15 +266,50 @@ def rollout_with(**changes):
 ROLLOUT_MISTAKES = {
     # The state is not passed back in: every step starts from zeros.
     "h not carried": (rollout_with(CALL="gru(forecasts[-1])"), "zero state"),
+    # The last history value (the input) fed back at every step instead of the rollout's own forecast.
+    "refeeds the input": (rollout_with(CALL="gru(history.narrow(time_dim, history.shape[time_dim] - 1, 1), h)"),
+                          "the last history value again (the input) instead of the rollout's own forecast"),
+    # No state carried: the whole sequence so far is re-run from the start for every forecast. The numbers are
+    # right, but it is not the rollout the exercise asks for, and its cost grows with the square of the length.
+    "reruns the whole history": ('''
+def rollout(gru, head, history, steps):
+    dim = 1 if (gru.batch_first and history.ndim == 3) else 0
+    seq = history
+    out = []
+    for _ in range(steps):
+        o, _ = gru(seq)
+        nxt = head(o.select(dim, o.shape[dim] - 1)).unsqueeze(dim)
+        out.append(nxt)
+        seq = torch.cat([seq, nxt], dim)
+    return torch.cat(out, dim).detach()
+''', "reruns the whole history each step"),
+    # The history fed one step per call (right numbers, but not one call on the history).
+    "history one step per call": ('''
+def rollout(gru, head, history, steps):
+    dim = 1 if gru.batch_first and history.dim() == 3 else 0
+    h = None
+    with torch.no_grad():
+        for x in history.split(1, dim=dim):
+            output, h = gru(x, h)
+        forecasts = [head(output)]
+        for _ in range(steps - 1):
+            output, h = gru(forecasts[-1], h)
+            forecasts.append(head(output))
+    return torch.cat(forecasts, dim=dim)
+''', "once on the whole history"),
+    # The history changed in place (a forecast written over its last step).
+    "history changed": (rollout_with(
+        FIRST="first = head(output.narrow(time_dim, output.shape[time_dim] - 1, 1)); "
+              "history.narrow(time_dim, history.shape[time_dim] - 1, 1).copy_(first)"), "changed in place"),
     # batch_first ignored: the time dimension is taken to be 0 always.
     "batch_first ignored": (rollout_with(TIME_DIM="0"), "rollout"),
     # The bottom layer's final state fed to the head: right for one layer only.
     "bottom layer of h_n": (rollout_with(
-        FIRST="first = head(h[0]).unsqueeze(time_dim) if history.dim() == 3 else head(h[:1])"), "rollout"),
+        FIRST="first = head(h[0]).unsqueeze(time_dim) if history.dim() == 3 else head(h[:1])"), "bottom layer"),
     # The last history value fed in again before the first forecast: every forecast one step late.
     "last value fed twice": (rollout_with(
         FIRST="output, h = gru(history.narrow(time_dim, history.shape[time_dim] - 1, 1), h); "
-              "first = head(output)"), "rollout"),
+              "first = head(output)"), "the last history value again"),
 }
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -413,9 +475,13 @@ TBPTT_MISTAKES = {
     # The state not carried: every chunk starts from zeros.
     "h not carried": (tbptt_with(CALL="model(x)"), "zero state"),
     # Gradients never zeroed: they pile up from chunk to chunk.
-    "no zero_grad": (tbptt_with(ZERO="pass"), "loss of chunk"),
+    "no zero_grad": (tbptt_with(ZERO="pass"), "optimizer.zero_grad()"),
     # Targets equal to the inputs: the model learns to copy, not to forecast.
-    "targets not shifted": (tbptt_with(TARGETS="series[:, :-1]"), "loss of chunk"),
+    "targets not shifted": (tbptt_with(TARGETS="series[:, :-1]"), "the targets are the inputs themselves"),
+    # No optimizer step on a shorter last chunk: the losses are right, the parameters after the pass are not.
+    "short last chunk not trained": (tbptt_with(
+        ZERO="optimizer.zero_grad()\n        if y.shape[1] < chunk_length:\n            losses.append(loss.item())\n"
+             "            continue"), "after the pass"),
 }
 
 ALL_CORRECT = {"ex6_1_make_windows": WINDOWS_CORRECT, "ex6_2_scaling": SCALING_CORRECT,
@@ -484,7 +550,7 @@ def tbptt_epoch(model, series, chunk_length, optimizer):
 
 SUBMISSIONS = {
     "alternative": {"ex6_1_make_windows": WINDOWS_CORRECT["loop"], "ex6_2_scaling": SCALING_CORRECT["numpy std"],
-                    "ex6_3_rollout": ROLLOUT_CORRECT["re-run from scratch"],
+                    "ex6_3_rollout": ROLLOUT_CORRECT["time-major, h_n[-1], steps + 1 calls"],
                     "ex6_4_run_in_chunks": CHUNKS_CORRECT["time-major, detached"],
                     "ex6_5_tbptt_epoch": TBPTT_CORRECT["MSELoss and detach_"]},
     "mistakes-a": {"ex6_1_make_windows": WINDOWS_MISTAKES["targets shifted by one"][0],
@@ -556,6 +622,100 @@ def test_every_mistake_fails_the_hidden_checks_with_a_message_that_names_it(answ
     assert message.startswith("CheckFailed"), f"{answer_id} '{name}': not a check failure: {message}"
     assert words in message, f"{answer_id} '{name}': the message does not say '{words}': {message}"
 
+
+@pytest.mark.parametrize("name, words", [
+    ("refeeds the input", "the last history value again (the input) instead of the rollout's own forecast"),
+    ("last value fed twice", "the last history value again (the input)"),
+    ("reruns the whole history", "reruns the whole history each step"),
+    ("h not carried", "zero state"),
+    ("history one step per call", "once on the whole history"),
+])
+def test_the_visible_rollout_checks_name_the_mistakes_of_the_calls(name, words):
+    """What each call of gru got is recorded (CountSteps), so the visible checks already name these mistakes."""
+    message = run_checks("ex6_3_rollout", ROLLOUT_MISTAKES[name][0])["ex6_3_visible"]
+    assert message is not None and message.startswith("CheckFailed") and words in message, (name, message)
+
+
+def test_the_visible_checks_name_the_in_place_and_tbptt_mistakes():
+    for answer_id, name in [("ex6_2_scaling", "scaled in place"), ("ex6_2_scaling", "unscale in place"),
+                            ("ex6_2_scaling", "statistics from all parts"), ("ex6_5_tbptt_epoch", "h not carried"),
+                            ("ex6_5_tbptt_epoch", "no zero_grad"), ("ex6_5_tbptt_epoch", "targets not shifted")]:
+        source, words = ALL_MISTAKES[answer_id][name]
+        message = run_checks(answer_id, source)[EXERCISES[answer_id][0]]
+        assert message is not None and words in message, (answer_id, name, message)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The check modules: references only in hidden_checks.py, literal values that the references reproduce.
+
+FOLDER = REPO / "solutions" / LESSON
+
+
+@pytest.fixture(scope="module")
+def check_modules():
+    """lesson_checks and hidden_checks, imported from the lesson folder (as the notebook imports them; the lesson's
+    own modules, kept apart from other lessons' by in_lesson_folder)."""
+    with in_lesson_folder(FOLDER):
+        import hidden_checks
+        import lesson_checks
+    return lesson_checks, hidden_checks
+
+
+def test_the_literal_values_of_the_visible_checks_are_what_the_references_compute(check_modules):
+    lesson_checks, hidden_checks = check_modules
+    computed = hidden_checks.visible_literals()
+    batched, unbatched = computed["rollouts"]
+    assert torch.allclose(batched, torch.tensor(lesson_checks.ROLLOUT_BATCHED, dtype=torch.float64), atol=1e-9)
+    assert torch.allclose(unbatched, torch.tensor(lesson_checks.ROLLOUT_UNBATCHED, dtype=torch.float64), atol=1e-9)
+    assert computed["losses"] == pytest.approx(lesson_checks.TBPTT_LOSSES, rel=1e-11)
+    assert computed["mistakes"].keys() == lesson_checks.TBPTT_MISTAKE_LOSSES.keys()
+    for name, losses in computed["mistakes"].items():
+        assert losses == pytest.approx(lesson_checks.TBPTT_MISTAKE_LOSSES[name], rel=1e-11), name
+        assert losses != pytest.approx(computed["losses"], rel=1e-7), f"the example does not show '{name}'"
+    assert computed["parameters"].keys() == lesson_checks.TBPTT_PARAMETERS.keys()
+    for name, value in computed["parameters"].items():
+        written = torch.tensor(lesson_checks.TBPTT_PARAMETERS[name], dtype=torch.float64)
+        assert torch.allclose(value, written, atol=1e-9), name
+
+
+def test_no_answer_outside_the_answer_cells_and_hidden_checks():
+    """Reference implementations live in hidden_checks.py only; the notebook has no version of an answer of its own
+    (a later cell uses yours_or_working) and no check code beyond one call per check cell."""
+    visible_source = (FOLDER / "lesson_checks.py").read_text()
+    for name in ["reference_windows", "reference_rollout", "reference_tbptt", "restarting_rollout"]:
+        assert name not in visible_source, name
+    nb = read(notebook_path(LESSON))
+    teaching = "\n".join(c.source for c in nb.cells if c.cell_type == "code" and not nbgrader(c).get("grade_id"))
+    for name in ["reference_", "def rollout_forecaster", "def train_in_chunks", "def tbptt", "def rollout",
+                 "def run_in_chunks", "def make_windows", "def scale_splits", "def unscale", ".unfold("]:
+        assert name not in teaching, name
+    assert "notebook's own" not in "\n".join(c.source for c in nb.cells)
+    for cell in nb.cells:
+        grade_id = nbgrader(cell).get("grade_id", "")
+        if grade_id.endswith("_visible") or grade_id.endswith("_hidden"):
+            code = [line for line in cell.source.splitlines() if line.strip() and not line.startswith("#")]
+            assert len(code) in (1, 2), (grade_id, code)  # checks.exercise_N_M(...) or import + call
+
+
+def test_the_checks_leave_the_random_generator_as_it_was(check_modules):
+    lesson_checks, hidden_checks = check_modules
+    namespace = {"torch": torch, "nn": torch.nn}
+    for cell in read(notebook_path(LESSON)).cells:
+        if nbgrader(cell).get("solution"):
+            exec(cell.source, namespace)
+    state = torch.get_rng_state()
+    lesson_checks.exercise_6_4.run(namespace["run_in_chunks"])
+    hidden_checks.exercise_6_3.run(namespace["rollout"])
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_count_steps_records_calls_with_keywords(check_modules):
+    lesson_checks, _ = check_modules
+    gru = lesson_checks.CountSteps(torch.nn.GRU(2, 3, batch_first=True))
+    _, h = gru(input=torch.zeros(4, 5, 2))
+    gru(torch.zeros(4, 1, 2), hx=h)
+    assert gru.calls == 2 and gru.lengths == [5, 1] and gru.states_in[0] is None
+    assert torch.equal(gru.states_in[1], gru.states_out[0]) and gru.hidden_size == 3
 
 
 # ----------------------------------------------------------------------------------------------------------------

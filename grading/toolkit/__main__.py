@@ -49,6 +49,7 @@ def main(argv=None):
 
         return run(course, args.source)
     if args.command == "autograde":
+        from grading.toolkit.autograde import Busy
         from grading.toolkit.autograde import autograde as run
         from grading.toolkit.shard import for_shard
 
@@ -57,7 +58,11 @@ def main(argv=None):
                 course = for_shard(course, args.shard)
             except ValueError as error:
                 parser.error(str(error))
-        return run(course, args.lesson, args.student, args.jobs, args.force)
+        try:
+            return run(course, args.lesson, args.student, args.jobs, args.force)
+        except Busy as busy:  # grading did not start: exit status 2, like a missing sandbox
+            print(f"error: {busy}", file=sys.stderr)
+            return 2
     if args.command == "feedback":
         from grading.toolkit.feedback import feedback as run
 

@@ -7,9 +7,13 @@
   files and of the lesson's checks. A re-run skips submissions whose fingerprint is unchanged and that the
   gradebook holds; it grades the new, changed and unfinished ones (``--force``: everything again).
 - Status ``graded``: nbgrader ran the notebook (the reason lists what went wrong in it, if anything);
-  ``not-gradable``: no notebook, not a notebook, or it ran past the submission time limit: recorded as 0 with the
-  reason; ``error``: the toolkit could not grade it (nbgrader crashed): recorded as 0, retried by the next run,
-  and the command exits 1.
+  ``not-gradable``: no notebook, not a notebook, a notebook that crashes nbgrader, or it ran past the submission
+  time limit: recorded as 0 with the reason; ``error``: grading itself failed (the toolkit or a worker crashed,
+  nbgrader cannot grade even the lesson's blank notebook): recorded as 0 and retried by the next run.
+- A folder whose name breaks the student id rule (``ids.py``) is refused: not graded, not recorded, listed.
+- Exit status: 0 when every submission got a grade or a recorded reason; 1 when grading itself failed for some
+  (status ``error``); 2 when grading could not start (no sandbox, another run holds the lock); 130 when
+  interrupted (Ctrl-C, ``kill``): everything recorded so far is kept.
 """
 
 import multiprocessing
@@ -21,11 +25,14 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from multiprocessing.connection import wait
+from pathlib import Path
 
 from course.lessons import lesson_names
-from grading.toolkit import gradebook, sandbox
+from grading.toolkit import gradebook, quotas, sandbox
 from grading.toolkit.diagnose import folder_fingerprint
+from grading.toolkit.ids import id_problem
 from grading.toolkit.progress import Progress
+from grading.toolkit.safetext import clean
 from grading.toolkit.settings import cell_timeout, default_jobs, format_bytes, kernel_memory, submission_timeout
 from grading.toolkit.shard import describe, in_shard
 from grading.toolkit.summary import SUMMARY_FIELDS, read_summary, write_summary  # noqa: F401 (the tests import them here)
@@ -36,22 +43,33 @@ class Interrupted(Exception):
     pass
 
 
+class Busy(SystemExit):
+    """Another autograde of this course (or shard) holds the lock."""
+
+
 # --- what to grade -------------------------------------------------------------------------------------------------
 
 def find_submissions(course, lessons=None, students=None):
-    """([(student, lesson, folder)], [folders that are not a lesson of the course])."""
+    """([(student, lesson, folder)], [(folder, why it is not graded)]): folders that are not a lesson of the
+    course, and students whose folder name breaks the id rule."""
     known = set(lesson_names(course.solutions))
-    found, strays = [], []
+    found, skipped = [], []
     if not course.submitted.is_dir():
-        return found, strays
+        return found, skipped
     for student_dir in sorted(p for p in course.submitted.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if students and student_dir.name not in students:
+            continue
+        if id_problem(student_dir.name):
+            skipped.append((student_dir, f"refused: {id_problem(student_dir.name)}; not graded (rename the folder)"))
             continue
         for folder in sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if lessons and folder.name not in lessons:
                 continue
-            (found if folder.name in known else strays).append((student_dir.name, folder.name, folder))
-    return found, strays
+            if folder.name in known:
+                found.append((student_dir.name, folder.name, folder))
+            else:
+                skipped.append((folder, f"'{folder.name}' is not a lesson of this course"))
+    return found, skipped
 
 
 @contextmanager
@@ -67,7 +85,7 @@ def single_run(course):
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise SystemExit("another autograde of this course is running; wait for it to finish") from None
+            raise Busy("another autograde of this course is running; wait for it to finish") from None
         yield
 
 
@@ -78,7 +96,9 @@ class Worker:
 
     def __init__(self, context, log_path):
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=serve, args=(child, str(log_path)), daemon=True)
+        # The kernels' IPC folders go in a folder of this worker's own, emptied whenever it is replaced.
+        self.ipc_root = quotas.new_ipc_root(Path(log_path).stem)
+        self.process = context.Process(target=serve, args=(child, str(log_path), str(self.ipc_root)), daemon=True)
         self.process.start()
         child.close()
         self.job, self.deadline = None, None
@@ -102,6 +122,7 @@ class Worker:
                 pass
         self.process.kill()
         self.process.join(5)
+        self.clean_up()
 
     def stop(self):
         try:
@@ -111,6 +132,12 @@ class Worker:
         self.process.join(5)
         if self.process.is_alive():
             self.kill()
+        self.clean_up()
+
+    def clean_up(self):
+        """What the worker's kernels leave when they are killed with it: IPC folders, memory cgroups."""
+        quotas.remove_ipc_root(self.ipc_root)
+        quotas.remove_cgroups(self.process.pid)
 
 
 def run_pool(jobs, n_workers, work_dir, on_result):
@@ -154,7 +181,8 @@ def run_pool(jobs, n_workers, work_dir, on_result):
 # --- the command -----------------------------------------------------------------------------------------------------
 
 def autograde(course, lessons=None, students=None, jobs=None, force=False, out=print):
-    """Grade, record and summarise; returns the exit code (0: every submission got a grade)."""
+    """Grade, record and summarise; returns the exit status (module docstring). Raises ``Busy`` when another
+    run of this course holds the lock."""
     jobs = jobs or default_jobs()
     try:
         sandbox.check()  # refuse (how to install bubblewrap) rather than grade hostile code unsandboxed
@@ -162,14 +190,15 @@ def autograde(course, lessons=None, students=None, jobs=None, force=False, out=p
         out(f"error: {refused}")
         return 2
     out(sandbox.describe())
-    with single_run(course):
-        found, strays = find_submissions(course, lessons, students)
+    out(quotas.describe(kernel_memory()))
+    with single_run(course):  # another run of this course: Busy, exit status 2 (__main__.py)
+        found, skipped = find_submissions(course, lessons, students)
         mine = [s for s in found if in_shard(course, s[0])]  # --shard i/N: this shard's students only
         if describe(course, mine, found):  # only with --shard
             out(describe(course, mine, found))
         found = mine
-        for _student, lesson, folder in strays:
-            out(f"skipped {folder.relative_to(course.root)}: '{lesson}' is not a lesson of this course")
+        for folder, why in skipped:
+            out(clean(f"skipped {folder.relative_to(course.root)}: {why}"))
         if not found:
             out("no submissions to grade in " + str(course.submitted.relative_to(course.root)))
             return 0
@@ -184,9 +213,9 @@ def autograde(course, lessons=None, students=None, jobs=None, force=False, out=p
         template = course.work / "template.db"
         gradebook.write_template(course.db_url, needed, template)
         todo = plan(course, found, checks, summary, template, force, threads=max(1, default_jobs() // jobs))
-        skipped = len(found) - len(todo)
+        unchanged = len(found) - len(todo)
         out(f"grading {len(todo)} submissions with {min(jobs, max(1, len(todo)))} jobs "
-            f"({skipped} unchanged and already graded; cell timeout {cell_timeout()} s, "
+            f"({unchanged} unchanged and already graded; cell timeout {cell_timeout()} s, "
             f"kernel memory cap {format_bytes(kernel_memory())})")
 
         done = []
@@ -207,7 +236,7 @@ def autograde(course, lessons=None, students=None, jobs=None, force=False, out=p
                 progress.close()
                 shutil.rmtree(course.work, ignore_errors=True)
         elapsed = time.monotonic() - started
-        report(course, done, elapsed, jobs, out)
+        report(course, done, elapsed, jobs, out, skipped)
         return 1 if any(row["status"] == ERROR for row in done) else 0
 
 
@@ -271,21 +300,26 @@ def save(course, gb, answer, summary):
     score = sum(v or 0 for nb in graded["notebooks"].values() for v in nb["grades"].values())
     summary[(student, lesson)] = {
         "student": student, "lesson": lesson, "score": f"{score:g}", "max_score": f"{max_score:g}",
-        "status": answer["status"], "reason": answer["reason"], "seconds": answer["seconds"],
+        "status": answer["status"], "reason": clean(answer["reason"]), "seconds": answer["seconds"],
         "graded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         # an error is retried by the next run: no fingerprint to match
         "fingerprint": answer["fingerprint"] if answer["status"] != ERROR else "",
     }
     write_summary(course.summary_csv, summary)
     shutil.rmtree(course.work / f"{student}--{lesson}", ignore_errors=True)
-    if answer["status"] == ERROR and answer.get("log"):
+    if answer["status"] in (ERROR, NOT_GRADABLE) and answer.get("log"):  # the toolkit's, or nbgrader's crash
         log_dir = course.grading / "autograde-errors"
         log_dir.mkdir(exist_ok=True)
         (log_dir / f"{student}--{lesson}.log").write_text(answer["log"])
     return summary[(student, lesson)]
 
 
-def report(course, rows, elapsed, jobs, out):
+def report(course, rows, elapsed, jobs, out, skipped=()):
+    refused = [(folder, why) for folder, why in skipped if why.startswith("refused")]
+    if refused:
+        out("\nrefused (not graded, not recorded):")
+        for folder, why in refused:
+            out(clean(f"  {folder.relative_to(course.root)}: {why}"))
     if not rows:
         out("nothing to grade: every submission is unchanged and in the gradebook (--force / FORCE=1 regrades)")
         return

@@ -2,43 +2,66 @@
 ``grading/submitted/<student>/<lesson>/<lesson>.ipynb``.
 
 File-naming rule: each notebook is named ``<student>_<lesson>.ipynb``, e.g. ``alice_00-orientation.ipynb`` or
-``jane.doe@uni.edu_01-gru-math.ipynb``: the student id is everything before the last ``_`` (letters, digits and
-``_ . @ + -``), the lesson is a lesson folder name. Files may sit in sub-folders and in zips (zips in zips too).
-An LMS that names files differently: set ``COURSE_COLLECT_REGEXP`` to a regular expression with the named
-groups ``student`` and ``lesson``, matched against the file name.
+``jane.doe@uni.edu_01-gru-math.ipynb``: the student id is everything before the last ``_`` and must follow the id
+rule (``ids.py``), the lesson is a lesson folder name. An LMS that names files differently: set
+``COURSE_COLLECT_REGEXP`` to a regular expression with the named groups ``student`` and ``lesson``, matched
+against the file name.
+
+What is read, and what wins:
+
+- FROM is the LMS download: a folder (sub-folders too) or one zip. Ids come only from the names of its own files:
+  an archive inside it (a zip a student uploaded, say) is never opened, since its file names are the uploader's
+  to choose (a notebook named for another student would land in that student's folder). It is listed as refused.
+- Of two files for the same student and lesson, the later one in the download wins: the order of the zip's
+  entries (written by the LMS), or of the folder's paths sorted by name. Timestamps are never used: inside a zip
+  they are whatever the uploader's machine said.
+- Sizes are checked before anything is extracted, from the zip's directory: a notebook over 20 MiB, one that
+  expands over 100 times its compressed size, or past 2 GiB for the whole download, is refused; extraction then
+  stops at the size the directory declared. Absolute paths, ``..`` and links are refused, and nothing is ever
+  extracted under a name from the zip.
 
 The files are sorted by lesson into ``grading/downloaded/<lesson>/archive/`` and placed by nbgrader's
-``zip_collect`` (which replaces a student's earlier submission of that lesson). Every file that is not placed is
-listed with the reason (on screen and in ``grading/collect-report.csv``): wrong name, unknown lesson, not a
-notebook, an older duplicate, an unsafe path in a zip.
+``zip_collect`` (which replaces a student's earlier submission of that lesson). Every file is listed with what was
+done with it (on screen and in ``grading/collect-report.csv``): where it was placed, or why it was refused.
 """
 
-import csv
 import os
 import re
 import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from course.commands import nbgrader
 from course.lessons import lesson_names
+from grading.toolkit.ids import id_problem
+from grading.toolkit.safetext import clean, write_csv
 
-NAMING = re.compile(r"^(?P<student>[\w.@+-]+)_(?P<lesson>\d\d-[a-z0-9-]+)\.ipynb$")
-MAX_ZIP_DEPTH = 3
+NAMING = re.compile(r"^(?P<student>.+)_(?P<lesson>\d\d-[a-z0-9-]+)\.ipynb$")
+MAX_FILE = 20 * 2**20  # the notebook size autograde accepts
+MAX_RATIO = 100  # notebooks compress 3 to 10 times; a zip bomb by thousands
+MAX_TOTAL = 2 * 2**30
+ARCHIVES = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar")
+CHUNK = 2**20
+NESTED = "an archive inside the download: not opened (ids come only from the download's own file names)"
 
 
 @dataclass
 class Found:
-    path: Path  # where it is now (in the source folder or the unpacked zip)
     shown: str  # where it was in what the instructor gave, for the report
-    mtime: float
+    path: Path = None  # a file of the folder given
+    entry: zipfile.ZipInfo = None  # or an entry of the zip given
+    archive: Path = None
+    size: int = 0
+    compressed: int = 0
     student: str = ""
     lesson: str = ""
     placed: str = ""
     reason: str = ""
+
+    @property
+    def name(self):
+        return Path(self.entry.filename if self.entry else self.path).name
 
 
 def naming_rule():
@@ -46,70 +69,91 @@ def naming_rule():
     return re.compile(custom) if custom else NAMING
 
 
-def unpack(source, into, shown="", depth=0, skipped=None):
-    """Every file in ``source`` (a folder or a zip), zips unpacked recursively: ([Found], [Found skipped])."""
-    skipped = [] if skipped is None else skipped
+def unpack(source, into=None):
+    """Every file of ``source`` (a folder, or one zip), in download order, read from nowhere yet:
+    ([Found], [Found refused: links, unsafe paths, archives inside])."""
     source = Path(source)
-    found = []
     if source.is_file() and zipfile.is_zipfile(source):
-        target = Path(tempfile.mkdtemp(prefix="zip-", dir=into))
-        with zipfile.ZipFile(source) as archive:
-            for info in archive.infolist():
-                name = Path(info.filename)
-                if info.is_dir() or "__MACOSX" in name.parts:
-                    continue
-                where = f"{shown or source.name}!{info.filename}"
-                if name.is_absolute() or ".." in name.parts:  # a path that would escape the folder ("zip slip")
-                    skipped.append(Found(Path(info.filename), where, 0, reason="unsafe path in the zip: not read"))
-                    continue
-                if (info.external_attr >> 16) & 0o170000 == 0o120000:  # a symbolic link stored in the zip
-                    skipped.append(Found(Path(info.filename), where, 0, reason="a link: not followed"))
-                    continue
-                archive.extract(info, target)
-                path = target / name
-                mtime = datetime(*info.date_time).timestamp()
-                os.utime(path, (mtime, mtime))
-                found += expand(path, where, mtime, into, depth, skipped)
-        return found, skipped
+        return _zip_entries(source)
+    found, refused = [], []
     for path in sorted(source.rglob("*")):  # rglob does not enter linked folders
+        item = Found(str(path.relative_to(source)), path=path)
         if path.is_symlink():
-            skipped.append(Found(path, str(path.relative_to(source)), 0, reason="a link: not followed"))
+            refused.append(_refuse(item, "a link: not followed"))
+        elif path.is_file() and is_archive(path.name):
+            refused.append(_refuse(item, NESTED))
         elif path.is_file():
-            found += expand(path, str(path.relative_to(source)), path.stat().st_mtime, into, depth, skipped)
-    return found, skipped
+            item.size = item.compressed = path.stat().st_size
+            found.append(item)
+    return found, refused
 
 
-def expand(path, shown, mtime, into, depth, skipped):
-    if path.suffix.lower() == ".zip":
-        if depth >= MAX_ZIP_DEPTH:
-            skipped.append(Found(path, shown, mtime, reason=f"zip nested more than {MAX_ZIP_DEPTH} deep: not read"))
-            return []
-        return unpack(path, into, shown, depth + 1, skipped)[0]
-    return [Found(path, shown, mtime)]
+def _zip_entries(source):
+    found, refused = [], []
+    with zipfile.ZipFile(source) as archive:
+        for info in archive.infolist():  # the order the LMS wrote them in
+            name = Path(info.filename)
+            if info.is_dir() or "__MACOSX" in name.parts:
+                continue
+            item = Found(f"{source.name}!{info.filename}", entry=info, archive=source, size=info.file_size,
+                         compressed=info.compress_size)
+            if name.is_absolute() or ".." in name.parts or "\\" in info.filename:
+                refused.append(_refuse(item, "unsafe path in the zip: not read"))
+            elif (info.external_attr >> 16) & 0o170000 == 0o120000:  # a symbolic link stored in the zip
+                refused.append(_refuse(item, "a link: not followed"))
+            elif is_archive(name.name):
+                refused.append(_refuse(item, NESTED))
+            else:
+                found.append(item)
+    return found, refused
+
+
+def is_archive(name):
+    return name.lower().endswith(ARCHIVES)
+
+
+def _refuse(item, reason):
+    item.reason = reason
+    return item
+
+
+def size_problem(item, total_so_far):
+    """Why ``item`` is refused for its size (before anything is extracted), or None."""
+    if item.size > MAX_FILE:
+        return f"refused: {item.size / 2**20:.0f} MiB, over the {MAX_FILE // 2**20} MiB limit of a notebook"
+    if item.entry is not None and item.size > 2**20 and item.size > MAX_RATIO * max(item.compressed, 1):
+        return (f"refused: expands {item.size / max(item.compressed, 1):.0f} times (a zip bomb?), over "
+                f"{MAX_RATIO} times")
+    if total_so_far + item.size > MAX_TOTAL:
+        return f"refused: the download's notebooks pass {MAX_TOTAL // 2**30} GiB in all"
+    return None
 
 
 def classify(files, lessons, rule):
-    """Give each file its student and lesson, or the reason it has none; of duplicates keep the newest."""
-    chosen = {}
+    """Give each file its student and lesson, or the reason it has none; of duplicates the later one wins."""
+    chosen, total = {}, 0
     for f in files:
-        match = rule.match(f.path.name)
-        if f.path.name.startswith(".") or ".ipynb_checkpoints" in f.path.parts:
+        match = rule.match(f.name)
+        path = Path(f.entry.filename if f.entry else f.path)
+        if f.name.startswith(".") or ".ipynb_checkpoints" in path.parts:
             f.reason = "hidden or checkpoint file"
-        elif f.path.suffix != ".ipynb":
+        elif not f.name.endswith(".ipynb"):
             f.reason = "not a notebook (.ipynb)"
         elif not match:
             f.reason = "name does not follow <student>_<lesson>.ipynb"
         elif match.group("lesson") not in lessons:
             f.reason = f"unknown lesson '{match.group('lesson')}' (lessons: {', '.join(lessons)})"
+        elif id_problem(match.group("student")):
+            f.reason = f"refused: {id_problem(match.group('student'))}"
+        elif size_problem(f, total):
+            f.reason = size_problem(f, total)
         else:
+            total += f.size
             f.student, f.lesson = match.group("student"), match.group("lesson")
-            key = (f.student, f.lesson)
-            if key in chosen:
-                older, newer = sorted([chosen[key], f], key=lambda x: x.mtime)
-                older.reason = f"older duplicate of {newer.shown}"
-                chosen[key] = newer
-            else:
-                chosen[key] = f
+            earlier = chosen.get((f.student, f.lesson))
+            if earlier:
+                earlier.reason = f"earlier duplicate of {f.shown} (the later one in the download wins)"
+            chosen[(f.student, f.lesson)] = f
     return chosen
 
 
@@ -119,14 +163,11 @@ def collect(course, source, out=print):
         out(f"error: {source} does not exist (give FROM=<folder or .zip>)")
         return 2
     lessons = lesson_names(course.release)
-    downloaded = course.grading / "downloaded"
-    downloaded.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="unpack-", dir=downloaded) as scratch:
-        files, skipped = unpack(source, Path(scratch))
-        chosen = classify(files, lessons, naming_rule())
-        for lesson in sorted({lesson for _, lesson in chosen}):
-            place(course, lesson, [f for (_, of), f in chosen.items() if of == lesson])
-    everything = files + skipped
+    files, refused = unpack(source)
+    chosen = classify(files, lessons, naming_rule())
+    for lesson in sorted({lesson for _, lesson in chosen}):
+        place(course, lesson, [f for (_, of), f in chosen.items() if of == lesson])
+    everything = files + refused
     write_report(course.grading / "collect-report.csv", everything)
     placed = [f for f in everything if f.placed]
     unplaced = [f for f in everything if not f.placed]
@@ -136,9 +177,24 @@ def collect(course, source, out=print):
     if unplaced:
         out(f"{len(unplaced)} files were not placed:")
         for f in unplaced:
-            out(f"  {f.shown}: {f.reason}")
+            out(clean(f"  {f.shown}: {f.reason}"))
     out(f"report: {(course.grading / 'collect-report.csv').relative_to(course.root)}")
     return 0
+
+
+def extract(item, target):
+    """Copy ``item`` to ``target``: a file of the folder, or a zip entry read no further than its declared size."""
+    if item.entry is None:
+        shutil.copyfile(item.path, target, follow_symlinks=False)
+        return
+    with zipfile.ZipFile(item.archive) as archive, archive.open(item.entry) as source, open(target, "wb") as f:
+        left = item.size
+        while left > 0:
+            chunk = source.read(min(CHUNK, left))
+            if not chunk:
+                break
+            f.write(chunk)
+            left -= len(chunk)
 
 
 def place(course, lesson, files):
@@ -147,13 +203,19 @@ def place(course, lesson, files):
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "archive").mkdir(parents=True)
     for f in files:
-        shutil.copy2(f.path, staging / "archive" / f"{f.student}_{lesson}.ipynb", follow_symlinks=False)
-    regexp = rf".*/(?P<student_id>[\w.@+-]+)_(?P<file_id>{re.escape(lesson)})\.ipynb$"
+        try:
+            extract(f, staging / "archive" / f"{f.student}_{lesson}.ipynb")
+        except (OSError, zipfile.BadZipFile) as error:  # a CRC or size that does not match the zip's directory
+            f.reason = f"refused: it could not be read from the zip ({clean(error)[:120]})"
+            (staging / "archive" / f"{f.student}_{lesson}.ipynb").unlink(missing_ok=True)
+    regexp = rf".*/(?P<student_id>[A-Za-z0-9._@-]+)_(?P<file_id>{re.escape(lesson)})\.ipynb$"
     # zip_collect reads <root>/<downloaded>/<lesson>/archive/ and writes to the student's submitted folder
     nbgrader(["zip_collect", lesson, "--force", "--ZipCollectApp.downloaded_directory=grading/downloaded",
               f"--FileNameCollectorPlugin.named_regexp={regexp}"], course.root, course.db_url)
     for f in files:
         target = course.submitted / f.student / lesson / f"{lesson}.ipynb"
+        if f.reason:
+            continue
         if target.is_file():
             f.placed = str(target.relative_to(course.root))
         else:
@@ -161,8 +223,5 @@ def place(course, lesson, files):
 
 
 def write_report(path, files):
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["file", "student", "lesson", "placed_at", "reason"])
-        for item in sorted(files, key=lambda x: x.shown):
-            writer.writerow([item.shown, item.student, item.lesson, item.placed, item.reason])
+    rows = [[f.shown, f.student, f.lesson, f.placed, f.reason] for f in sorted(files, key=lambda x: x.shown)]
+    write_csv(path, ["file", "student", "lesson", "placed_at", "reason"], rows)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nbformat
 
+from grading.toolkit.budget import CUT_NOTE
 from grading.toolkit.preprocessors import KERNEL_DIED, KERNEL_UNRESPONSIVE, NOT_RUN, split_hidden_tests
 from grading.toolkit.settings import format_bytes
 
@@ -52,7 +53,24 @@ def read_notebook(path):
     except Exception as error:  # NotJSONError, ValidationError, UnicodeDecodeError, ...
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
         return None, f"not a valid notebook file ({type(error).__name__}: {message[:120]})"
+    problem = metadata_problem(nb)
+    if problem:
+        return None, f"malformed nbgrader metadata: {problem}"
     return nb, None
+
+
+def metadata_problem(nb):
+    """Why the nbgrader metadata of ``nb``'s cells has a shape that no notebook made in Jupyter has, or None.
+    (Anything else malformed in it is nbgrader's to find: see ``worker.nbgrader_failed``.)"""
+    for index, cell in enumerate(nb.cells):
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if meta is None:
+            continue
+        if not isinstance(meta, dict):
+            return f"cell {index}: its nbgrader metadata is not a mapping"
+        if not isinstance(meta.get("grade_id", ""), str):
+            return f"cell {index}: its grade_id is not text"
+    return None
 
 
 def _grade_id(cell):
@@ -152,7 +170,21 @@ def grading_problems(nb, cell_timeout, kernel_memory):
             failed.append(label)
     if not_run:
         notes.append(f"{not_run} later cells not run")
+    cut = cut_cells(nb)
+    if cut:
+        more = f" and {len(cut) - 5} more" if len(cut) > 5 else ""
+        notes.append(f"output cut (over the output cap of a cell or of the notebook): {', '.join(cut[:5])}{more}")
     return notes, failed
+
+
+def cut_cells(nb):
+    """Labels of the cells whose output ``SafeExecute`` cut (``budget.CUT_NOTE``)."""
+    def was_cut(cell):
+        streams = [o for o in cell.get("outputs", []) if o.get("output_type") == "stream"]
+        return any(CUT_NOTE in str(o.get("text", "")) for o in streams)
+
+    return [_grade_id(cell) or f"cell {index}" for index, cell in enumerate(nb.cells)
+            if cell.cell_type == "code" and was_cut(cell)]
 
 
 def reason(notes, failed):

@@ -76,29 +76,3 @@ def encoded_leaks(text, secret_lines):
     for view in decoded_views(text):
         leaked += [line for line in secret_lines if line in view and line not in leaked]
     return leaked
-
-
-# --- make export: gradebook vs summary ----------------------------------------------------------------------
-
-def cross_check(course, summary):
-    """Differences between the gradebook and the autograde summary: [(student, lesson, what)]."""
-    from grading.toolkit.gradebook import opened
-
-    problems, seen = [], set()
-    with opened(course.db_url) as gb:
-        for assignment in gb.assignments:
-            for submission in assignment.submissions:
-                key = (submission.student.id, assignment.name)
-                seen.add(key)
-                row = summary.get(key)
-                if row is None:
-                    problems.append((*key, f"in the gradebook ({submission.score:g}) but not in the autograde "
-                                           f"summary: graded outside the toolkit"))
-                elif abs(float(row["score"]) - submission.score) > 1e-9:
-                    manual = any(g.manual_score is not None for nb in submission.notebooks for g in nb.grades)
-                    why = "a manual grade" if manual else "the gradebook was changed after grading"
-                    problems.append((*key, f"gradebook {submission.score:g} vs summary {row['score']} ({why})"))
-    for key, row in summary.items():
-        if key not in seen:
-            problems.append((*key, f"in the autograde summary ({row['score']}) but not in the gradebook"))
-    return sorted(problems)

@@ -1,4 +1,5 @@
-"""Start a command under resource limits: ``python limits.py [--data B] [--nproc N] [--fsize B] -- COMMAND``.
+"""Start a command under resource limits: ``python limits.py [--data B] [--nproc N] [--fsize B] [--cgroup DIR] --
+COMMAND``.
 
 The sandboxed grading kernel is started through this script (``sandbox.SandboxedKernelManager``): it sets the
 limits, detaches the command from any terminal, then replaces itself with the command (``bwrap``), whose children
@@ -7,6 +8,7 @@ limits, detaches the command from any terminal, then replaces itself with the co
 - ``--data``: ``RLIMIT_DATA``, the memory cap (see ``memcap.py`` for why not ``RLIMIT_AS``);
 - ``--nproc``: ``RLIMIT_NPROC``, processes and threads of the user the kernel runs as (a fork bomb stops there);
 - ``--fsize``: ``RLIMIT_FSIZE``, the largest file the kernel can write (a write past it fails with "File too large");
+- ``--cgroup``: join the memory cgroup ``DIR`` (``quotas.py`` made it, with the cap), which counts shared memory too;
 - core dumps are off.
 
 Standard library only, like ``memcap.py``.
@@ -27,6 +29,15 @@ def set_limit(kind, value):
     resource.setrlimit(kind, (value, value))
 
 
+def join_cgroup(folder):
+    """Move this process (and so everything it starts) into the cgroup ``folder``."""
+    try:
+        with open(os.path.join(folder, "cgroup.procs"), "w") as procs:
+            procs.write(str(os.getpid()))
+    except OSError as error:  # the cap that RLIMIT_DATA gives still holds; say that this one does not
+        print(f"limits: could not join the memory cgroup {folder} ({error})", file=sys.stderr)
+
+
 def detach_from_terminal():
     """No file descriptor of the sandbox may be a terminal (``TIOCSTI`` could type commands into it)."""
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -40,12 +51,15 @@ def detach_from_terminal():
 
 def main(argv):
     if "--" not in argv:
-        sys.exit("usage: limits.py [--data BYTES] [--nproc N] [--fsize BYTES] -- COMMAND [ARGS...]")
+        sys.exit("usage: limits.py [--data BYTES] [--nproc N] [--fsize BYTES] [--cgroup DIR] -- COMMAND [ARGS...]")
     split = argv.index("--")
     parser = argparse.ArgumentParser(prog="limits.py")
     for name in LIMITS:
         parser.add_argument(f"--{name}", type=int, default=0)
+    parser.add_argument("--cgroup", default="")
     options, command = parser.parse_args(argv[:split]), argv[split + 1:]
+    if options.cgroup:
+        join_cgroup(options.cgroup)
     for name, kind in LIMITS.items():
         if getattr(options, name) > 0:
             set_limit(kind, getattr(options, name))

@@ -13,13 +13,17 @@
   grade item, or to a new one).
 
 A cell is left blank where the gradebook has no submission of that lesson for that student, so an import never
-overwrites a grade entered by hand in the LMS with a 0.
+overwrites a grade entered by hand in the LMS with a 0. Students whose id breaks the id rule (``ids.py``) are left
+out (``make export`` lists them), and every cell is written through ``safetext.csv_cell``, so no cell of either file
+runs as a formula in a spreadsheet.
 """
 
 import csv
 from pathlib import Path
 
 from grading.toolkit.gradebook import opened
+from grading.toolkit.ids import id_problem
+from grading.toolkit.safetext import clean, write_csv
 
 CANVAS_ID_COLUMNS = ["SIS Login ID", "SIS User ID", "ID", "Login ID"]
 CANVAS_FIXED = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
@@ -30,10 +34,11 @@ def class_grades(db_url):
     """({lesson: max score}, {student: {lesson: score}}) for every lesson and student of the gradebook."""
     with opened(db_url) as gb:
         lessons = {a.name: a.max_score for a in sorted(gb.assignments, key=lambda a: a.name) if a.notebooks}
-        scores = {s.id: {} for s in gb.students}
+        scores = {s.id: {} for s in gb.students if not id_problem(s.id)}
         for lesson in lessons:
             for submission in gb.find_assignment(lesson).submissions:
-                scores.setdefault(submission.student.id, {})[lesson] = submission.score
+                if submission.student.id in scores:
+                    scores[submission.student.id][lesson] = submission.score
     return lessons, scores
 
 
@@ -116,11 +121,7 @@ def moodle_rows(lessons, scores):
 
 
 def write_table(path, header, rows):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
+    write_csv(path, header, rows)
 
 
 def write_lms_files(course, canvas=None, out=print):
@@ -139,8 +140,8 @@ def write_lms_files(course, canvas=None, out=print):
         out(f"canvas: {folder.relative_to(course.root)}/canvas-grades.csv: {canvas} with {len(lessons)} lesson "
             f"columns filled for {len(scores) - len(unknown)} of its {students} students")
         if unknown:
-            out(f"canvas: {len(unknown)} graded students are not in {canvas}; added at the end of the file, where "
-                f"Canvas's import will list them (check their ids): {', '.join(unknown)}")
+            out(clean(f"canvas: {len(unknown)} graded students are not in {canvas}; added at the end of the file, "
+                      f"where Canvas's import will list them (check their ids): {', '.join(unknown)}"))
     else:
         header, rows = new_canvas(lessons, scores)
         out(f"canvas: {folder.relative_to(course.root)}/canvas-grades.csv: a new gradebook file "

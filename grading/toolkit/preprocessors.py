@@ -12,8 +12,8 @@
   in this process by ``checker.py``, which calls the learner's answers across the kernel's boundary, and the cell's
   output is written from its verdict alone. A plain ``nbgrader autograde`` runs the check cells in the kernel, as
   nbgrader always has (``SafeExecute``; the lesson's ``hidden_checks.py`` is put next to the notebook for it).
-- The kernel runs in a bubblewrap sandbox (``sandbox.SandboxedKernelManager``) and each cell's output is capped
-  (``output_limit``).
+- The kernel runs in a bubblewrap sandbox (``sandbox.SandboxedKernelManager``), and each cell's output and the whole
+  notebook's are capped (``output_limit``, ``output_total``: ``budget.py``).
 """
 
 import os
@@ -33,6 +33,7 @@ from nbgrader.preprocessors.clearhiddentests import ClearHiddenTests
 from traitlets import Integer
 
 from grading.toolkit import checker
+from grading.toolkit.budget import OutputBudget, cut_note_output, output_size
 from grading.toolkit.sandbox import SandboxedKernelManager
 from grading.toolkit.settings import Course
 
@@ -69,6 +70,8 @@ class SafeExecute(Execute):
     kernel_memory = Integer(0, help="memory cap of the grading kernel in bytes (0: none)").tag(config=True)
     output_limit = Integer(DEFAULT_OUTPUT_LIMIT, help="bytes of output per cell; the rest is cut (0: no cap)"
                            ).tag(config=True)
+    output_total = Integer(8 * 2**20, help="bytes of output of the whole notebook; the rest is cut (0: no cap)"
+                           ).tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
@@ -81,7 +84,7 @@ class SafeExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         self._stopped_because = None  # set once the kernel is gone: why the remaining cells are not run
-        self._output_bytes, self._output_cut = {}, set()
+        self._budget = OutputBudget(self.output_limit, self.output_total)
         self.shutdown_kernel = "immediate"  # nothing to save in a grading kernel: don't wait for a clean exit
         return super().preprocess(nb, resources, km)
 
@@ -110,24 +113,18 @@ class SafeExecute(Execute):
 
 
     def output(self, outs, msg, display_id, cell_index):
-        """Keeps at most ``output_limit`` bytes of a cell's output, then one note; errors always get through
-        (they decide the grade), shortened."""
+        """Keeps at most ``output_limit`` bytes of a cell's output and ``output_total`` of the notebook's, then one
+        note per cell (``budget.py``); errors always get through (they decide the grade), shortened."""
         content = msg.get("content", {})
         if msg.get("msg_type") == "error":
-            content["evalue"] = str(content.get("evalue", ""))[:10_000]
-            content["traceback"] = [str(line)[:10_000] for line in content.get("traceback", [])[-50:]]
+            self._budget.shorten_error(content)
             return super().output(outs, msg, display_id, cell_index)
-        size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in content.get("data", {}).values())
-        used = self._output_bytes.get(cell_index, 0) + size
-        self._output_bytes[cell_index] = used
-        if self.output_limit and used > self.output_limit:
-            if cell_index not in self._output_cut:
-                self._output_cut.add(cell_index)
-                outs.append(new_output("stream", name="stdout", text=(
-                    f"\n[output cut: this cell wrote more than {self.output_limit // 2**20} MiB; the rest was "
-                    f"dropped]\n")))
-            return None
-        return super().output(outs, msg, display_id, cell_index)
+        note = self._budget.take(cell_index, output_size(content))
+        if note is None:
+            return super().output(outs, msg, display_id, cell_index)
+        if note:
+            outs.append(cut_note_output(note))
+        return None
 
 
 def cell_label(cell, index):

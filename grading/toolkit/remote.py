@@ -248,8 +248,11 @@ class _Pickler(pickle.Pickler):
 
 
 def _pickle_arguments(args, kwargs, proxies):
+    """The arguments for the kernel, with the gradients of every module's parameters (pickling drops ``.grad``)."""
+    grads = [{n: p.grad for n, p in value.named_parameters()} if isinstance(value, torch.nn.Module) else None
+             for value in _arguments_in_order(args, kwargs)]
     buffer = io.BytesIO()
-    _Pickler(buffer, proxies).dump((args, kwargs))
+    _Pickler(buffer, proxies).dump((args, kwargs, grads))
     return buffer.getvalue()
 
 

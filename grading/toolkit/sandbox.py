@@ -20,7 +20,8 @@ runs as an unprivileged user of its own (a uid no file belongs to, no capabiliti
 process limit counts only its own processes; otherwise it runs in a user namespace as the grading user. Limits
 (``limits.py``): memory (``COURSE_KERNEL_MEMORY``), processes and threads (``COURSE_KERNEL_PROCESSES``), the size
 of any file it writes (``COURSE_KERNEL_FILE_SIZE``), the size of ``/tmp`` and of its working folder
-(``COURSE_KERNEL_DISK``); the output of each cell is capped by ``SafeExecute`` (``COURSE_OUTPUT_LIMIT``).
+(``COURSE_KERNEL_DISK``); memory including shared memory where a memory cgroup can be made, and the IPC folder
+(``quotas.py``); the output of each cell and of the whole notebook is capped by ``SafeExecute`` (``budget.py``).
 
 ``COURSE_SANDBOX=off`` grades without the sandbox (student code then runs as the grading user, with its files and
 the network), with a warning on every run. Where ``bwrap`` is missing or cannot start, grading refuses with a
@@ -34,11 +35,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import weakref
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Integer, Unicode
 
+from grading.toolkit import quotas
 from grading.toolkit.agent import AGENT_DIR
 from grading.toolkit.settings import parse_bytes
 
@@ -207,13 +210,14 @@ def bwrap_command(kernel_cmd, cwd, ipc_dir, env, uid=None):
     return args + list(kernel_cmd)
 
 
-def limits_command(command, memory):
-    """``command`` started through ``limits.py`` (memory, processes, file size; core dumps off)."""
+def limits_command(command, memory, cgroup=None):
+    """``command`` started through ``limits.py`` (memory, processes, file size, memory cgroup; core dumps off)."""
     processes = kernel_processes()
     if processes > 0 and not as_root():
         processes += _tasks_of_this_user()  # RLIMIT_NPROC counts all of the user's processes
+    joined = [f"--cgroup={cgroup}"] if cgroup else []
     return [sys.executable, str(LIMITS), f"--data={memory}", f"--nproc={processes}",
-            f"--fsize={kernel_file_size()}", "--", *command]
+            f"--fsize={kernel_file_size()}", *joined, "--", *command]
 
 
 def _tasks_of_this_user():
@@ -288,7 +292,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         self._cwd = kw.get("cwd")  # nbgrader gives the submission's folder; without one, only the private /tmp
         self._env = kw.get("env")
         self._uid = kernel_uid() if as_root() else None
-        self.sandbox_dir = tempfile.mkdtemp(prefix="gru-kernel-")
+        self.sandbox_dir = tempfile.mkdtemp(prefix="gru-kernel-", dir=quotas.ipc_root())
+        self._cgroup = quotas.new_kernel_cgroup(self.memory_limit)
+        # Removed at the latest when this manager goes or nbgrader exits, also after a kernel that died.
+        self._finalizer = weakref.finalize(self, _remove_kernel_files, self.sandbox_dir, self._cgroup)
         if self._uid is not None:
             os.chown(self.sandbox_dir, self._uid, self._uid)
         self.transport = "ipc"
@@ -307,7 +314,7 @@ class SandboxedKernelManager(AsyncKernelManager):
                 return command
             return [sys.executable, str(MEMCAP), str(self.memory_limit), "--", *command]
         inner = bwrap_command(command, self._cwd, self.sandbox_dir, self._env, self._uid)
-        return limits_command(inner, self.memory_limit)
+        return limits_command(inner, self.memory_limit, self._cgroup)
 
     async def _async_signal_kernel(self, signum):
         """An interrupt goes to the kernel itself, inside the sandbox, not to bwrap (which would die of it)."""
@@ -329,5 +336,10 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart)
-        if self.sandbox_dir and not restart:
-            shutil.rmtree(self.sandbox_dir, ignore_errors=True)
+        if self.sandbox_dir and not restart and getattr(self, "_finalizer", None):
+            self._finalizer()
+
+
+def _remove_kernel_files(ipc_dir, cgroup):
+    shutil.rmtree(ipc_dir, ignore_errors=True)
+    quotas.remove_cgroup(cgroup)

@@ -17,6 +17,7 @@ COURSE_KERNEL_PROCESSES    processes + threads of a grading kernel     256
 COURSE_KERNEL_FILE_SIZE    largest file a grading kernel can write     64M
 COURSE_KERNEL_DISK         its private /tmp and working folder, each   256M
 COURSE_OUTPUT_LIMIT        output of one cell when graded              2M
+COURSE_OUTPUT_TOTAL        output of the whole notebook when graded    8M
 =========================  ==========================================  ==========================================
 """
 

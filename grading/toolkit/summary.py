@@ -1,8 +1,9 @@
 """``grading/autograde-summary.csv``: one row per graded submission (score, status, reason, fingerprint)."""
 
 import csv
-import os
 from pathlib import Path
+
+from grading.toolkit.safetext import write_csv
 
 SUMMARY_FIELDS = ["student", "lesson", "score", "max_score", "status", "reason", "seconds", "graded_at",
                   "fingerprint"]
@@ -17,11 +18,6 @@ def read_summary(path):
 
 
 def write_summary(path, rows):
-    """Atomically (write, then rename): a run killed mid-write leaves the previous complete file."""
-    path = Path(path)
-    partial = path.with_suffix(".csv.partial")
-    with open(partial, "w", newline="") as f:
-        writer = csv.DictWriter(f, SUMMARY_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows[key] for key in sorted(rows))
-    os.replace(partial, path)
+    """Atomically (write, then rename): a run killed mid-write leaves the previous complete file. Cells a
+    spreadsheet would run as formulas are neutralised, control characters removed (``safetext.write_csv``)."""
+    write_csv(path, SUMMARY_FIELDS, [rows[key] for key in sorted(rows)])

@@ -10,17 +10,19 @@ process records the result (see ``autograde.py``).
 import io
 import logging
 import os
+import re
 import shutil
 import signal
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import nbformat
 
-from grading.toolkit import diagnose, integrity
+from grading.toolkit import diagnose, integrity, quotas
 from grading.toolkit.gradebook import read_submission, sqlite_url
+from grading.toolkit.safetext import clean
 from grading.toolkit.settings import CONFIG_DIR
 
 GRADED, NOT_GRADABLE, ERROR = "graded", "not-gradable", "error"
@@ -81,9 +83,7 @@ def grade(job):
     autograded = scratch / "grading" / "autograded" / job.student / job.lesson
     graded_nb = autograded / f"{job.lesson}.ipynb"
     if returncode != 0 or not graded_nb.is_file():
-        errors = [line for line in log.splitlines() if "ERROR" in line or "Error" in line]
-        why = errors[-1].strip() if errors else f"exit code {returncode}"
-        return result(job, ERROR, f"nbgrader could not grade it: {why[:300]}", started=started, log=log)
+        return nbgrader_failed(job, log, returncode, started)
 
     graded_notebook = nbformat.read(str(graded_nb), as_version=4)
     problems, failed = diagnose.grading_problems(graded_notebook, job.cell_timeout, job.kernel_memory)
@@ -94,6 +94,67 @@ def grade(job):
     if blank:
         notes.append(f"not answered: {', '.join(blank)}")
     return result(job, GRADED, diagnose.reason(notes + problems, failed), graded, autograded, started, log)
+
+
+# --- when nbgrader itself fails ---------------------------------------------------------------------------------
+
+CRASH_PREFIX = "nbgrader crashed on this submission: "
+EXCEPTION_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception)): ?(.*)$")
+GENERIC_ERRORS = ("Please see the", "There was an error processing")
+_blank_notebook_grades = {}  # (lesson, template) -> does nbgrader grade the lesson's blank notebook here?
+
+
+def nbgrader_failed(job, log, returncode, started):
+    """The result when nbgrader could not grade a submission. Malformed nbgrader metadata in a notebook crashes
+    nbgrader; that is the submission's fault, like any broken file: not gradable, with the reason, and the rest
+    of the class is graded. Only when nbgrader cannot grade the lesson's blank notebook either is grading itself
+    broken: status error (the command exits 1; the next run retries it)."""
+    why = crash_reason(log, returncode)
+    if grades_the_blank_notebook(job):
+        return result(job, NOT_GRADABLE, CRASH_PREFIX + why, started=started, log=log)
+    return result(job, ERROR, f"nbgrader could not grade it, nor the lesson's blank notebook: {why}",
+                  started=started, log=log)
+
+
+def crash_reason(log, returncode):
+    """The last exception (``KeyError: 'grade_id'``) or error line of nbgrader's log, cleaned and shortened."""
+    lines = log.splitlines()
+    exceptions = [m for m in map(EXCEPTION_LINE.match, lines) if m]
+    if exceptions:
+        name, message = exceptions[-1].groups()
+        why = f"{name.rsplit('.', 1)[-1]}: {message}".rstrip(": ")
+    else:
+        errors = [line.split("ERROR]", 1)[-1] for line in lines
+                  if "ERROR" in line and not any(g in line for g in GENERIC_ERRORS)]
+        why = errors[-1] if errors else f"exit code {returncode}"
+    return clean(why).strip()[:300]
+
+
+def grades_the_blank_notebook(job):
+    """True when nbgrader, set up as for ``job``, grades the lesson's released notebook (once per worker)."""
+    key = (job.lesson, job.template_db)
+    if key not in _blank_notebook_grades:
+        _blank_notebook_grades[key] = _grade_blank(job)
+    return _blank_notebook_grades[key]
+
+
+def _grade_blank(job):
+    release = Path(job.release)
+    if not release.is_file():
+        return False
+    control = replace(job, student="gru-blank-control", folder=str(release.parent), scratch=job.scratch + "-blank")
+    scratch = Path(control.scratch)
+    shutil.rmtree(scratch, ignore_errors=True)
+    db = scratch / "grading" / "gradebook.db"
+    try:
+        prepare_scratch_course(control, nbformat.read(str(release), as_version=4), scratch, db)
+        code, _ = run_nbgrader(["autograde", job.lesson, "--student", control.student, "--force"],
+                               COURSE_ROOT=str(scratch), COURSE_DB_URL=sqlite_url(db),
+                               COURSE_CELL_TIMEOUT=str(job.cell_timeout), COURSE_KERNEL_MEMORY=str(job.kernel_memory),
+                               COURSE_TRUSTED_CHECKS="1")
+        return code == 0 and (scratch / "grading" / "autograded" / control.student / job.lesson).is_dir()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def prepare_scratch_course(job, nb, scratch, db):
@@ -107,6 +168,10 @@ def prepare_scratch_course(job, nb, scratch, db):
     target = scratch / "grading" / "submitted" / job.student / job.lesson
     target.mkdir(parents=True)
     nbformat.write(nb, str(target / f"{job.lesson}.ipynb"))
+    for name in ("timestamp.txt", "submission_secret.txt"):  # nbgrader's exchange: lateness, releasing feedback
+        kept = Path(job.folder) / name
+        if kept.is_file() and not kept.is_symlink():
+            shutil.copyfile(kept, target / name)
 
 
 def run_nbgrader(args, **env):
@@ -138,8 +203,10 @@ def run_nbgrader(args, **env):
     return code, buffer.getvalue()
 
 
-def serve(connection, log_path):
+def serve(connection, log_path, ipc_root=None):
     """Worker process: receive ``Job``s as dicts, send back results, until ``None`` or the pipe closes."""
+    if ipc_root:  # first, while this process has one thread: a mount namespace covers only the calling thread
+        quotas.enter_private_ipc(ipc_root)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's job: it stops the workers
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)  # nbgrader's and the kernels' chatter goes to the log, not the instructor's terminal
@@ -158,6 +225,8 @@ def serve(connection, log_path):
         except Exception:
             answer = result(job, ERROR, "the toolkit failed: " + traceback.format_exc().strip().splitlines()[-1],
                             log=traceback.format_exc())
+        quotas.sweep_ipc_root(ipc_root)  # what a kernel that died left behind
+        quotas.remove_cgroups(os.getpid())
         try:
             connection.send(answer)
         except (BrokenPipeError, OSError):

@@ -60,12 +60,12 @@ def check_type(value, expected_type, what):
     if not _is_instance(value, expected_type):
         types = expected_type if _isinstance(expected_type, _tuple) else (expected_type,)
         names = " or ".join(t.__name__ for t in types)
-        raise CheckFailed(f"{what}: expected {names}, got {_type(value).__name__}: {_repr(value):.100}")
+        raise CheckFailed(f"{what}: expected {names}, got {type_name(value)}: {_repr(value):.100}")
 
 
 def check_int(value, expected, what):
     """`value` must be an integer (not a bool) equal to `expected`."""
-    check(_is_int(value), f"{what}: expected an int, got {_type(value).__name__}: {_repr(value):.100}")
+    check(_is_int(value), f"{what}: expected an int, got {type_name(value)}: {_repr(value):.100}")
     check(_index(value) == expected, f"{what}: expected {expected}, got {_index(value)}")
 
 
@@ -228,7 +228,7 @@ class Check:
         """In a notebook: check the learner's answers here, in this kernel, for instant feedback."""
         watched = [watch_operators(answer, name, self.forbidden[name], self.exercise_name)
                    if name in self.forbidden and _callable(answer) else answer
-                   for name, answer in zip(self.answers, answers)]
+                   for name, answer in zip(self.answers, answers, strict=True)]
         self.run(*watched)
         print(self.passed_line)
 
@@ -411,10 +411,16 @@ def yours_or_working(answer, name):
         print(f"Using your {name} (it passes its visible checks).")
         return answer
     try:
-        working = _getattr(importlib.import_module(WORKING_VERSIONS), name)
+        module = importlib.import_module(WORKING_VERSIONS)
+        working = _getattr(module, name)
     except (ImportError, AttributeError):
         print(f"Your {name} does not pass its visible checks yet ({problem}); the cells below use it anyway.")
         return answer
+    # The working versions may use what the lesson's cells defined before (its imports, classes): lend them those.
+    notebook = sys._getframe(1).f_globals
+    for key, value in notebook.items():
+        if not key.startswith("_") and key not in module.__dict__:
+            module.__dict__[key] = value
     print(f"Using the course's working version of {name} from {WORKING_VERSIONS}.py: yours does not pass its "
           f"visible checks yet ({problem}).")
     return working

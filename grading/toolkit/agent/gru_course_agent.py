@@ -14,6 +14,7 @@ must observe reach the learner's code as ``ModuleProxy`` stand-ins whose every c
 Nothing here decides a score: the grader judges what comes back.
 """
 
+import builtins as _builtins
 import io
 import pickle
 import socket
@@ -21,6 +22,17 @@ import sys
 
 import gru_course_codec as codec
 import torch
+
+# The built-ins this module relies on, bound as it loads: a learner's code that patches builtins later changes
+# nothing here.
+isinstance = _builtins.isinstance  # noqa: A001
+issubclass = _builtins.issubclass  # noqa: A001
+type = _builtins.type  # noqa: A001
+len = _builtins.len  # noqa: A001
+repr = _builtins.repr  # noqa: A001
+getattr = _builtins.getattr  # noqa: A001
+str = _builtins.str  # noqa: A001
+
 
 _connection = None  # the socket of the request being served (a proxy call goes back through it)
 
@@ -125,7 +137,11 @@ def _call(header, blobs, handles):
     target = handles.get(header.get("target"))
     if header.get("method"):
         target = getattr(target, header["method"])
-    args, kwargs = _Unpickler(blobs[0], handles).load()
+    args, kwargs, grads = _Unpickler(blobs[0], handles).load()
+    for value, module_grads in zip(_arguments_in_order(args, kwargs), grads, strict=False):
+        if module_grads and isinstance(value, torch.nn.Module):
+            for name, parameter in value.named_parameters():
+                parameter.grad = module_grads.get(name)
     if header.get("watch"):
         import course_checks
 

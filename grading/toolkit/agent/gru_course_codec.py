@@ -9,10 +9,24 @@ bytes it received, and never unpickles or imports anything the data names.
 This module is imported on both sides: by the agent in the kernel (``encode``) and by the grader (``decode``).
 """
 
+import builtins as _builtins
 import json
 import struct
 
 import torch
+
+# The built-ins this module relies on, bound as it loads: a learner's code that patches builtins later changes
+# nothing here.
+isinstance = _builtins.isinstance  # noqa: A001
+tuple = _builtins.tuple  # noqa: A001
+type = _builtins.type  # noqa: A001
+len = _builtins.len  # noqa: A001
+repr = _builtins.repr  # noqa: A001
+getattr = _builtins.getattr  # noqa: A001
+float = _builtins.float  # noqa: A001
+str = _builtins.str  # noqa: A001
+int = _builtins.int  # noqa: A001
+
 
 MAX_HEADER = 64 * 2**20  # bytes of JSON in one message
 MAX_BLOBS = 512 * 2**20  # bytes of tensor data in one message
@@ -101,6 +115,8 @@ def _encode(value, handle_of, blobs, depth):
     if kind.__name__ == "PackedSequence" and kind.__module__ == "torch.nn.utils.rnn":
         return {"packed": [_encode(getattr(value, f), handle_of, blobs, depth + 1) for f in
                            ("data", "batch_sizes", "sorted_indices", "unsorted_indices")]}
+    if isinstance(value, tuple) and kind is not torch.Size:  # a namedtuple (what load_state_dict returns): its items
+        return {"tuple": [_encode(item, handle_of, blobs, depth + 1) for item in tuple.__iter__(value)]}
     if kind.__module__ == "numpy":
         encoded = _encode_numpy(value, blobs)
         if encoded is not None:
