@@ -4,20 +4,20 @@ They use the course's check library, ``course_checks.py``. The hidden checks, wh
 are in ``hidden_checks.py`` (instructors only). Nothing here computes an exercise's answer: the expected values are
 PyTorch's own or written out.
 """
-import contextlib
 
 import torch
-from course_checks import CheckFailed, check, check_int, check_shape, check_tensor, check_type, exercise, while_checking
+from course_checks import (
+    CheckFailed,
+    check,
+    check_int,
+    check_shape,
+    check_tensor,
+    check_type,
+    exercise,
+    seeded,
+    while_checking,
+)
 from torch import nn
-
-
-@contextlib.contextmanager
-def seeded(seed):
-    """Random numbers from a fixed seed inside the block, without changing those of the notebook around it."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
 
 # --- Exercise 0.1 -------------------------------------------------------------------------------------------------
 

@@ -5,7 +5,6 @@ are in ``hidden_checks.py`` (instructors only). Nothing here computes an exercis
 PyTorch's own (``nn.GRU``), and the classic mistakes are ``nn.GRU`` with its weights rearranged
 (``gru_weight_mistakes``). Every answer gets copies of the check's tensors, so expectations come from untouched ones.
 """
-import contextlib
 
 import torch
 from course_checks import (
@@ -15,19 +14,13 @@ from course_checks import (
     check_type,
     exercise,
     gru_weight_mistakes,
+    seeded,
     while_checking,
 )
 from torch import nn
 
 PARAMS_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
-
-@contextlib.contextmanager
-def seeded(seed):
-    """Random numbers from a fixed seed inside the block, without changing those of the notebook around it."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 def weights_of(module):

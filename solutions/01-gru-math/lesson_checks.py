@@ -5,7 +5,6 @@ are in ``hidden_checks.py`` (instructors only). Nothing here computes an exercis
 written out, or PyTorch's own (``nn.GRUCell``); the classic mistakes are ``nn.GRUCell`` with its weights rearranged
 (``gru_weight_mistakes``) and the paper-v3 cell of ``gru_paper_v3.py``, which is not PyTorch's GRU.
 """
-import contextlib
 
 import torch
 from course_checks import (
@@ -17,6 +16,7 @@ from course_checks import (
     check_type,
     exercise,
     gru_weight_mistakes,
+    seeded,
     while_checking,
 )
 from gru_paper_v3 import paper_v3_cell
@@ -25,13 +25,6 @@ from torch import nn
 GRU_PARAMETER_NAMES = ("W_ir", "W_iz", "W_in", "W_hr", "W_hz", "W_hn", "b_ir", "b_iz", "b_in", "b_hr", "b_hz", "b_hn")
 PAPER_V3 = "the paper-v3 cell, W_hn (r * h) + b_hn: PyTorch applies r after W_hn and b_hn (section 4)"
 
-
-@contextlib.contextmanager
-def seeded(seed):
-    """Random numbers from a fixed seed inside the block, without changing those of the notebook around it."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 # --- Exercise 1.1 -------------------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ the course's grader calls the same functions, with your answers run in your note
 Every expected value here comes from PyTorch itself: an nn.GRU with the same weights, run whole or one layer at a
 time, never from code that computes an exercise's answer.
 """
-import contextlib
 
 import torch
 from course_checks import (
@@ -15,29 +14,13 @@ from course_checks import (
     check_shape,
     check_tensor_or_variant,
     check_type,
+    check_unchanged,
     exercise,
     gru_weight_mistakes,
+    seeded,
     while_checking,
 )
 from torch import nn
-
-
-@contextlib.contextmanager
-def seeded(seed):
-    """Random numbers from `seed` inside the block; the caller's random state is left as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-def check_unchanged(before, after, what):
-    """`after`, a tensor given to an answer, must still equal `before`, an untouched copy. (Only tensors passed
-    directly as arguments: the grader brings those back after each call.)"""
-    if isinstance(before, torch.Tensor):
-        same = (isinstance(after, torch.Tensor) and after.shape == before.shape and after.dtype == before.dtype
-                and torch.equal(after, before))
-        check(same, f"{what} was changed in place; the exercise asks you to leave its inputs as they are")
-
 
 # --- Exercise 3.1 ------------------------------------------------------------------------------------------------
 

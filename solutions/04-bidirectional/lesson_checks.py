@@ -6,7 +6,6 @@ Every expected value here comes from PyTorch itself (an nn.GRU with the same wei
 one sequence at a time, packed where the sequences have different lengths), never from code that computes an
 exercise's answer.
 """
-import contextlib
 
 import torch
 from course_checks import (
@@ -17,30 +16,14 @@ from course_checks import (
     check_tensor,
     check_tensor_or_variant,
     check_type,
+    check_unchanged,
     exercise,
     gru_weight_mistakes,
+    seeded,
     while_checking,
 )
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
-
-
-@contextlib.contextmanager
-def seeded(seed):
-    """Random numbers from `seed` inside the block; the caller's random state is left as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-def check_unchanged(before, after, what):
-    """`after`, a tensor given to an answer, must still equal `before`, an untouched copy. (Only tensors passed
-    directly as arguments: the grader brings those back after each call.)"""
-    if isinstance(before, torch.Tensor):
-        same = (isinstance(after, torch.Tensor) and after.shape == before.shape and after.dtype == before.dtype
-                and torch.equal(after, before))
-        check(same, f"{what} was changed in place; the exercise asks you to leave its inputs as they are")
-
 
 # --- Exercise 4.1 ------------------------------------------------------------------------------------------------
 

@@ -100,6 +100,23 @@ def check_tensor(value, expected, what):
                           f"tolerance atol={atol:g} + rtol={rtol:g} * |expected|)")
 
 
+@contextlib.contextmanager
+def seeded(seed):
+    """Random numbers from a fixed seed inside the block, without changing those of the notebook around it."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def check_unchanged(before, after, what):
+    """`after`, a tensor given to an answer, must still equal `before`, an untouched copy. (Only tensors passed
+    directly as arguments: the grader brings those back after each call.)"""
+    if _is_instance(before, _Tensor):
+        same = (_is_instance(after, _Tensor) and after.shape == before.shape and after.dtype == before.dtype
+                and torch.equal(after, before))
+        check(same, f"{what} was changed in place; the exercise asks you to leave its inputs as they are")
+
+
 # Messages that name the mistake. A hidden check compares with PyTorch; when the values differ it also tries the
 # known wrong conventions and says which one the answer matches. An exception raised inside the learner's code
 # says which configuration was being checked, and an exercise that forbids an API gives 0 to an answer using it.
