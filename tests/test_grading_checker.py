@@ -111,6 +111,19 @@ LEARNER = textwrap.dedent('''
 
     def cell_by_hand(x, h, cell):
         return torch.tanh(x @ cell.weight_ih[:4].T)
+
+    def weights_detached(gru):  # views of the GRU's weights, not copies
+        return {"first_rows": gru.weight_ih_l0.detach()[:2], "bias": gru.bias_hh_l0.detach(),
+                "transposed": gru.weight_hh_l0.detach().T, "copy": gru.bias_ih_l0.detach().clone()}
+
+    def weight_itself(gru):
+        return gru.weight_ih_l0
+
+    def every_other(x):
+        return x[::2]
+
+    def state(model):
+        return model.state_dict()
 ''')
 
 
@@ -168,6 +181,46 @@ def test_arguments_come_back_with_what_the_answer_did_to_them(session):
     t = torch.ones(2)
     session.answer("scale_in_place")(t)
     assert torch.equal(t, torch.full((2,), 2.0))
+
+
+def test_a_view_of_an_argument_comes_back_as_the_same_view_of_the_checks_object(session):
+    """As in the notebook: a result that shares memory with an argument changes when the check changes the argument
+    (a check that the values are copies fails an answer that returns views)."""
+    gru = nn.GRU(3, 2)
+    parts = session.answer("weights_detached")(gru)
+    with torch.no_grad():
+        for parameter in gru.parameters():
+            parameter.add_(1.0)
+    assert torch.equal(parts["first_rows"], gru.weight_ih_l0[:2]) and not parts["first_rows"].requires_grad
+    assert torch.equal(parts["bias"], gru.bias_hh_l0) and torch.equal(parts["transposed"], gru.weight_hh_l0.T)
+    assert parts["transposed"].stride() == gru.weight_hh_l0.T.stride()
+    assert torch.equal(parts["copy"] + 1, gru.bias_ih_l0)  # a real copy stays a copy
+    assert session.answer("weight_itself")(gru) is gru.weight_ih_l0
+    x = torch.arange(6.0)
+    view = session.answer("every_other")(x)
+    x.mul_(10)
+    assert torch.equal(view, torch.tensor([0.0, 20.0, 40.0]))
+
+
+def test_a_state_dict_comes_back_as_an_ordered_dict(session):
+    lin = nn.Linear(2, 1)
+    state = session.answer("state")(lin)
+    assert type(state).__name__ == "OrderedDict" and list(state) == ["weight", "bias"]
+    assert torch.equal(state["weight"], lin.weight.detach())
+
+
+def test_a_view_reference_that_does_not_fit_gives_the_values_alone():
+    base, copy = torch.arange(6.0), torch.zeros(2)
+    for reference in [{"argument": 0, "name": None, "shape": [2], "strides": [1], "offset": 5},  # past the end
+                      {"argument": 3, "name": None, "shape": [2], "strides": [1], "offset": 0},
+                      {"argument": 0, "name": None, "shape": [2], "strides": [-1], "offset": 2},
+                      {"argument": 0, "name": "weight", "shape": [2], "strides": [1], "offset": 0},
+                      {"argument": 0, "name": None, "shape": [3], "strides": [1], "offset": 0},
+                      {"argument": 0, "name": None, "shape": "2", "strides": [1], "offset": 0}]:
+        assert remote._view_of_argument([base], reference, copy) is copy, reference
+    view = remote._view_of_argument([base], {"argument": 0, "name": None, "shape": [2], "strides": [2], "offset": 1},
+                                    copy)
+    assert torch.equal(view, torch.tensor([1.0, 3.0])) and view.data_ptr() == base.data_ptr() + 4
 
 
 def test_calls_of_a_counted_module_are_counted_by_the_grader(session):

@@ -1,16 +1,20 @@
 """The grading toolkit's small parts, without nbgrader runs: memory sizes, the memory-cap launcher, which file gets
-graded, feedback redaction, and recording grades into the gradebook (idempotent, manual scores kept)."""
+graded, feedback redaction, recording grades into the gradebook (idempotent, manual scores kept), the template
+gradebook the workers grade into, and the order jobs run in."""
 
 import subprocess
 import sys
 
+import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
+from grading.toolkit.autograde import longest_first
 from grading.toolkit.diagnose import assemble, find_notebook
-from grading.toolkit.gradebook import opened, record, sqlite_url
+from grading.toolkit.gradebook import opened, record, sqlite_url, write_template
 from grading.toolkit.preprocessors import MEMCAP, RedactHiddenTests
 from grading.toolkit.settings import parse_bytes
+from grading.toolkit.worker import Job
 
 
 @pytest.mark.parametrize("text, expected", [("4G", 4 * 2**30), ("4GiB", 4 * 2**30), ("512M", 512 * 2**20),
@@ -148,3 +152,45 @@ def test_a_failed_record_leaves_nothing_half_written(gradebook_url):
             record(gb, "00-x", "ben", {"timestamp": "not a time", "notebooks": {}})
         assert [s.id for s in gb.students] == []
         assert gb.find_assignment("00-x").submissions == []
+
+
+def test_the_template_gradebook_has_the_lessons_and_schema_version_without_running_alembic(gradebook_url, tmp_path,
+                                                                                          monkeypatch):
+    import nbgrader.api
+    from sqlalchemy import text
+
+    def alembic_run(*args, **kwargs):
+        raise AssertionError("the template was stamped by running alembic")
+
+    template = tmp_path / "template.db"
+    with opened(gradebook_url) as gb:
+        version = gb.db.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    monkeypatch.setattr(nbgrader.api, "get_alembic_version", alembic_run)
+    write_template(gradebook_url, ["00-x"], template)
+    with opened(sqlite_url(template)) as copy:
+        assert copy.db.execute(text("SELECT version_num FROM alembic_version")).scalar() == version
+        notebook = copy.find_notebook("00-x", "00-x")
+        assert sorted(cell.name for cell in notebook.grade_cells) == ["check_a", "check_b"]
+        assert [cell.name for cell in notebook.solution_cells] == ["answer"]
+        assert copy.students == []
+
+
+def test_jobs_run_longest_first_lessons_with_more_code_then_larger_submissions(tmp_path):
+    def lesson(name, code_cells):
+        path = tmp_path / "release" / f"{name}.ipynb"
+        path.parent.mkdir(exist_ok=True)
+        nbformat.write(new_notebook(cells=[new_code_cell("1") for _ in range(code_cells)]), str(path))
+        return str(path)
+
+    def job(student, name, release, size):
+        folder = tmp_path / "submitted" / student / name
+        folder.mkdir(parents=True)
+        (folder / f"{name}.ipynb").write_bytes(b"x" * size)
+        return Job(student=student, lesson=name, folder=str(folder), solutions="", release=release, template_db="",
+                   scratch="", cell_timeout=1, kernel_memory=0)
+
+    short, long = lesson("00-short", 3), lesson("01-long", 30)
+    jobs = [job("ada", "00-short", short, 900), job("ada", "01-long", long, 20), job("bob", "01-long", long, 800),
+            job("bob", "00-short", short, 50)]
+    assert [(j.student, j.lesson) for j in longest_first(jobs)] == [
+        ("bob", "01-long"), ("ada", "01-long"), ("ada", "00-short"), ("bob", "00-short")]

@@ -249,9 +249,17 @@ def gru_forward(x, h0, params, batch_first=False):
 ''',
 }
 
+# Plain tensors without requires_grad, but views of the GRU's weights: training the GRU would change them.
+PARAMS_AS_VIEWS = {"ex2_2_params_from_gru": '''
+def params_from_gru(gru):
+    return {key: getattr(gru, key + "_l0").detach() if hasattr(gru, key + "_l0") else None
+            for key in ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]}
+'''}
+
 SUBMISSIONS = {"alternative": ALTERNATIVE, "mistakes-a": MISTAKES_A, "mistakes-b": MISTAKES_B,
                "mistakes-c": MISTAKES_C, "hostile": HOSTILE}
-AUTOGRADED = {"mistakes-a": SUBMISSIONS["mistakes-a"]}
+# Graded by the course's grader too: views of the GRU's weights come back to its checks as views of their own GRU.
+AUTOGRADED = {"mistakes-a": SUBMISSIONS["mistakes-a"], "views": PARAMS_AS_VIEWS}
 
 
 class TestLesson(LessonTests):
@@ -276,6 +284,12 @@ def test_which_mistakes_the_visible_checks_already_show():
         results = run_check_cells(LESSON, SUBMISSIONS[student])
         for grade_id in ["ex2_1_visible", "ex2_2_visible", "ex2_3_visible", "ex2_4_visible"]:
             assert (results[grade_id] is None) == (grade_id in passes), (student, grade_id, results[grade_id])
+
+
+def test_views_instead_of_copies_pass_the_visible_check_and_fail_the_hidden_one_in_both_graders(scores):
+    results = run_check_cells(LESSON, PARAMS_AS_VIEWS)
+    assert results["ex2_2_visible"] is None and "is it a copy?" in results["ex2_2_hidden"], results
+    assert scores["views"]["ex2_2_visible"][0] == 1 and scores["views"]["ex2_2_hidden"][0] == 0, scores["views"]
 
 
 def test_objects_that_equal_anything_score_nothing():

@@ -27,6 +27,8 @@ from datetime import datetime, timezone
 from multiprocessing.connection import wait
 from pathlib import Path
 
+import nbformat
+
 from course.lessons import lesson_names
 from grading.toolkit import gradebook, quotas, sandbox
 from grading.toolkit.diagnose import folder_fingerprint
@@ -124,11 +126,14 @@ class Worker:
         self.process.join(5)
         self.clean_up()
 
-    def stop(self):
+    def ask_to_stop(self):
         try:
             self.connection.send(None)
         except (BrokenPipeError, OSError):
             pass
+
+    def wait_stopped(self):
+        """After ``ask_to_stop``: the worker ends, or is killed after 5 s."""
         self.process.join(5)
         if self.process.is_alive():
             self.kill()
@@ -140,18 +145,28 @@ class Worker:
         quotas.remove_cgroups(self.process.pid)
 
 
-def run_pool(jobs, n_workers, work_dir, on_result):
-    """Grade ``jobs`` on ``n_workers`` processes; call ``on_result(result)`` here, in this process, for each."""
-    context = multiprocessing.get_context("spawn")  # a clean interpreter: no forked threads or open databases
-    queue = list(reversed(jobs))
-    limit = submission_timeout()
-    workers = [Worker(context, work_dir / f"worker-{i}.log") for i in range(min(n_workers, len(jobs)))]
-    try:
+class Pool:
+    """``n`` worker processes. They start as soon as a run knows it has submissions, and load nbgrader and PyTorch
+    while this process prepares the gradebook (``worker.serve``)."""
+
+    def __init__(self, n, work_dir):
+        self.context = multiprocessing.get_context("spawn")  # a clean interpreter: no forked threads or databases
+        self.work_dir = work_dir
+        self.workers = [self._new(index) for index in range(n)]
+
+    def _new(self, index):
+        return Worker(self.context, self.work_dir / f"worker-{index}.log")
+
+    def run(self, jobs, on_result):
+        """Grade ``jobs``, in this order; call ``on_result(result)`` here, in this process, for each."""
+        queue = list(reversed(jobs))
+        limit = submission_timeout()
+        workers = self.workers
         while queue or any(w.job for w in workers):
             for index, worker in enumerate(workers):
                 if worker.job is None and queue:
                     if not worker.process.is_alive():
-                        workers[index] = worker = Worker(context, work_dir / f"worker-{index}.log")
+                        workers[index] = worker = self._new(index)
                     worker.give(queue.pop(), limit)
             busy = {w.connection: w for w in workers if w.job}
             for connection in wait(list(busy), timeout=1.0):
@@ -167,15 +182,21 @@ def run_pool(jobs, n_workers, work_dir, on_result):
                 if worker.job and time.monotonic() > worker.deadline:
                     job = worker.job
                     worker.kill()
-                    workers[index] = Worker(context, work_dir / f"worker-{index}.log")
+                    workers[index] = self._new(index)
                     on_result(result(job, NOT_GRADABLE, f"grading stopped after {limit:g} s (the submission time "
                                                         f"limit): the notebook did not finish"))
-    finally:
-        for worker in workers:
+
+    def close(self):
+        """Kill the workers still grading (an interrupted run); stop the others, all at once."""
+        idle = []
+        for worker in self.workers:
             if worker.job:
                 worker.kill()
             else:
-                worker.stop()
+                worker.ask_to_stop()
+                idle.append(worker)
+        for worker in idle:
+            worker.wait_stopped()
 
 
 # --- the command -----------------------------------------------------------------------------------------------------
@@ -202,42 +223,76 @@ def autograde(course, lessons=None, students=None, jobs=None, force=False, out=p
         if not found:
             out("no submissions to grade in " + str(course.submitted.relative_to(course.root)))
             return 0
-        needed = sorted({lesson for _, lesson, _ in found})
-        for lesson in gradebook.ensure_lessons(course, needed):
-            out(f"recorded {lesson} in the gradebook (it was not released into this gradebook yet)")
-        checks = gradebook.lesson_fingerprints(course.db_url, needed)
-        summary = read_summary(course.summary_csv)
-
         shutil.rmtree(course.work, ignore_errors=True)
         course.work.mkdir(parents=True)
-        template = course.work / "template.db"
-        gradebook.write_template(course.db_url, needed, template)
-        todo = plan(course, found, checks, summary, template, force, threads=max(1, default_jobs() // jobs))
-        unchanged = len(found) - len(todo)
-        out(f"grading {len(todo)} submissions with {min(jobs, max(1, len(todo)))} jobs "
-            f"({unchanged} unchanged and already graded; cell timeout {cell_timeout()} s, "
-            f"kernel memory cap {format_bytes(kernel_memory())})")
+        pool = Pool(min(jobs, len(found)), course.work)
+        try:
+            todo, summary = prepare(course, found, force, jobs, out)
+            return grade_all(course, pool, todo, summary, jobs, out, skipped)
+        finally:
+            pool.close()
+            shutil.rmtree(course.work, ignore_errors=True)
 
-        done = []
-        started = time.monotonic()
-        progress = Progress(len(todo), out)  # a bar in a terminal, else a line per submission
-        with opened_gradebook(course) as gb, sigterm_as_interrupt():
-            def on_result(answer):
-                row = save(course, gb, answer, summary)
-                done.append(row)
-                progress.update(row)
+
+def prepare(course, found, force, jobs, out):
+    """(the jobs to run, longest first; the summary so far): the gradebook gets any lesson it lacks, and the
+    template gradebook the workers grade into."""
+    needed = sorted({lesson for _, lesson, _ in found})
+    for lesson in gradebook.ensure_lessons(course, needed):
+        out(f"recorded {lesson} in the gradebook (it was not released into this gradebook yet)")
+    checks = gradebook.lesson_fingerprints(course.db_url, needed)
+    summary = read_summary(course.summary_csv)
+    template = course.work / "template.db"
+    gradebook.write_template(course.db_url, needed, template)
+    todo = plan(course, found, checks, summary, template, force, threads=max(1, default_jobs() // jobs))
+    out(f"grading {len(todo)} submissions with {min(jobs, max(1, len(todo)))} jobs "
+        f"({len(found) - len(todo)} unchanged and already graded; cell timeout {cell_timeout()} s, "
+        f"kernel memory cap {format_bytes(kernel_memory())})")
+    return longest_first(todo), summary
+
+
+def grade_all(course, pool, todo, summary, jobs, out, skipped):
+    """Grade ``todo`` on ``pool``, recording each result as it arrives; report; the exit status."""
+    done = []
+    started = time.monotonic()
+    progress = Progress(len(todo), out)  # a bar in a terminal, else a line per submission
+    with opened_gradebook(course) as gb, sigterm_as_interrupt():
+        def on_result(answer):
+            row = save(course, gb, answer, summary)
+            done.append(row)
+            progress.update(row)
+        try:
+            pool.run(todo, on_result)
+        except (KeyboardInterrupt, Interrupted):
+            out(f"\ninterrupted: {len(done)} of {len(todo)} submissions graded and saved; "
+                f"run the same command again to grade the rest")
+            return 130
+        finally:
+            progress.close()
+    report(course, done, time.monotonic() - started, jobs, out, skipped)
+    return 1 if any(row["status"] == ERROR for row in done) else 0
+
+
+def longest_first(jobs):
+    """The jobs, the longest expected first, so that no worker is left with a long notebook at the end while the
+    others wait: lessons with more code cells first, and within a lesson the larger submissions (a file that is
+    not a notebook takes no time)."""
+    code_cells = {}
+    for job in jobs:
+        if job.lesson not in code_cells:
             try:
-                run_pool(todo, jobs, course.work, on_result)
-            except (KeyboardInterrupt, Interrupted):
-                out(f"\ninterrupted: {len(done)} of {len(todo)} submissions graded and saved; "
-                    f"run the same command again to grade the rest")
-                return 130
-            finally:
-                progress.close()
-                shutil.rmtree(course.work, ignore_errors=True)
-        elapsed = time.monotonic() - started
-        report(course, done, elapsed, jobs, out, skipped)
-        return 1 if any(row["status"] == ERROR for row in done) else 0
+                release = nbformat.read(job.release, as_version=4)
+                code_cells[job.lesson] = sum(cell.cell_type == "code" for cell in release.cells)
+            except Exception:  # no release to count: order by size alone
+                code_cells[job.lesson] = 0
+    return sorted(jobs, key=lambda job: (code_cells[job.lesson], folder_size(job.folder)), reverse=True)
+
+
+def folder_size(folder):
+    try:
+        return sum(path.stat().st_size for path in Path(folder).rglob("*") if path.is_file() and not path.is_symlink())
+    except OSError:  # a file that went away or cannot be read: the worker will say so
+        return 0
 
 
 def plan(course, found, checks, summary, template, force, threads=0):

@@ -81,7 +81,7 @@ def kernel_floor(repeats=3):
 
     async def once():
         km = sandbox.SandboxedKernelManager(kernel_name="python3")
-        await km.start_kernel(stderr=subprocess.DEVNULL)
+        await km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # its start-up chatter
         kc = km.client()
         kc.start_channels()
         await kc.wait_for_ready(timeout=120)
@@ -108,7 +108,8 @@ def plain_run(lesson):
     try:
         start = time.perf_counter()
         NotebookClient(nb, timeout=600, kernel_name="python3", shutdown_kernel="immediate",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+                       resources={"metadata": {"path": str(path.parent)}}).execute(
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # the kernel's start-up chatter
         return time.perf_counter() - start
     finally:
         del os.environ["NBGRADER_EXECUTION"]

@@ -22,7 +22,7 @@ _loaded = {}  # lesson folder -> {module name: module}
 _lock = threading.Lock()
 
 
-def _course_checks():
+def load_check_library():
     """The check library, imported from tools/ as ``course_checks`` (the lessons' copies are the same file)."""
     if "course_checks" not in sys.modules:
         if str(TOOLS) not in sys.path:
@@ -57,7 +57,7 @@ def lesson_modules(folder):
     folder = str(Path(folder).resolve())
     with _lock:
         if folder not in _loaded:
-            _course_checks()
+            load_check_library()
             modules = {}
             with _installed({}, folder):
                 for name in MODULES:

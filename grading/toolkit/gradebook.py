@@ -10,9 +10,10 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from nbgrader.api import (
@@ -25,6 +26,8 @@ from nbgrader.api import (
     SubmittedNotebook,
 )
 from nbgrader.utils import parse_utc
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from course.commands import nbgrader
 from grading.toolkit.shard import setup_lock
@@ -74,24 +77,46 @@ def ensure_lessons(course, lessons):
 def write_template(db_url, lessons, path):
     """An SQLite gradebook at ``path`` holding ``lessons`` exactly as the real gradebook has them (notebooks,
     kernelspec, source/grade/solution/task cells) and no students: each worker grades into a copy of it."""
-    with opened(db_url) as real, opened(sqlite_url(path)) as template:
-        for lesson in lessons:
-            assignment = real.find_assignment(lesson)
-            template.update_or_create_assignment(lesson, duedate=assignment.duedate)
-            for notebook in assignment.notebooks:
-                template.update_or_create_notebook(notebook.name, lesson, kernelspec=notebook.kernelspec)
-                for cell in notebook.source_cells:
-                    template.update_or_create_source_cell(
-                        cell.name, notebook.name, lesson, cell_type=cell.cell_type, locked=cell.locked,
-                        source=cell.source, checksum=cell.checksum)
-                for cell in notebook.grade_cells:
-                    template.update_or_create_grade_cell(
-                        cell.name, notebook.name, lesson, max_score=cell.max_score, cell_type=cell.cell_type)
-                for cell in notebook.solution_cells:
-                    template.update_or_create_solution_cell(cell.name, notebook.name, lesson)
-                for cell in notebook.task_cells:
-                    template.update_or_create_task_cell(
-                        cell.name, notebook.name, lesson, max_score=cell.max_score, cell_type=cell.cell_type)
+    with opened(db_url) as real:
+        stamp_schema_version(path, real)
+        with opened(sqlite_url(path)) as template:
+            copy_lessons(real, template, lessons)
+
+
+def stamp_schema_version(path, real):
+    """Give the new SQLite file at ``path`` the real gradebook's schema version. nbgrader stamps a new gradebook
+    by running ``alembic heads`` in a subprocess (1.7 s, most of a run's set-up); a file that already has the
+    version table is taken as existing, and nbgrader only creates the missing tables."""
+    try:
+        version = real.db.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except SQLAlchemyError:  # a gradebook without the table: nbgrader stamps the template itself
+        real.db.rollback()
+        return
+    if version is None:
+        return
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        db.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (version,))
+
+
+def copy_lessons(real, template, lessons):
+    for lesson in lessons:
+        assignment = real.find_assignment(lesson)
+        template.update_or_create_assignment(lesson, duedate=assignment.duedate)
+        for notebook in assignment.notebooks:
+            template.update_or_create_notebook(notebook.name, lesson, kernelspec=notebook.kernelspec)
+            for cell in notebook.source_cells:
+                template.update_or_create_source_cell(
+                    cell.name, notebook.name, lesson, cell_type=cell.cell_type, locked=cell.locked,
+                    source=cell.source, checksum=cell.checksum)
+            for cell in notebook.grade_cells:
+                template.update_or_create_grade_cell(
+                    cell.name, notebook.name, lesson, max_score=cell.max_score, cell_type=cell.cell_type)
+            for cell in notebook.solution_cells:
+                template.update_or_create_solution_cell(cell.name, notebook.name, lesson)
+            for cell in notebook.task_cells:
+                template.update_or_create_task_cell(
+                    cell.name, notebook.name, lesson, max_score=cell.max_score, cell_type=cell.cell_type)
 
 
 def lesson_fingerprints(db_url, lessons):

@@ -82,8 +82,10 @@ class Session:
         except (EOFError, OSError, ValueError) as error:
             raise CheckerLost(f"the kernel stopped answering ({error})") from None
 
-    def request(self, header, blobs=()):
-        """Send a request; serve the stand-ins' calls until the answer comes; return the decoded value."""
+    def request(self, header, blobs=(), arguments=()):
+        """Send a request; serve the stand-ins' calls until the answer comes; return the decoded value. A result
+        that is a view of one of `arguments` (the call's, in ``_arguments_in_order``) becomes the same view of the
+        check's own object."""
         try:
             codec.send(self.sock, header, blobs)
         except OSError as error:
@@ -100,7 +102,9 @@ class Session:
             if op != "result":
                 raise CheckerLost(f"the kernel answered {op!r:.40}")
             try:
-                return codec.decode(reply.get("value"), data, self._handle), reply
+                make_alias = (lambda reference, copy: _view_of_argument(arguments, reference, copy)) if arguments \
+                    else None
+                return codec.decode(reply.get("value"), data, self._handle, make_alias=make_alias), reply
             except (codec.DecodeError, RecursionError) as error:
                 raise CheckerLost(f"the kernel sent malformed data ({error})") from None
 
@@ -135,7 +139,7 @@ class Session:
         payload = _pickle_arguments(args, kwargs, self.proxies)
         marker = f"course-checks-{secrets.token_hex(8)}"
         value, reply = self.request({"op": "call", "target": target, "method": method, "watch": watch,
-                                     "marker": marker}, [payload])
+                                     "marker": marker}, [payload], originals)
         if type(value) is not dict or "value" not in value:
             raise CheckerLost("the kernel answered a call without its result")
         _copy_back(originals, value.get("synced"))
@@ -274,6 +278,45 @@ def _copy_back(originals, states):
                 original.load_state_dict(state["optimizer"])
         except Exception:  # a state that does not fit: the check sees its object as it was
             continue
+
+
+def _view_of_argument(arguments, reference, copy):
+    """The check's own tensor for a result that was a view of a call's argument in the kernel: the same view of the
+    check's object (or that object itself), so that the check sees what changing the argument does to the result, as
+    in the notebook. The copy of its values where the reference does not fit the check's object."""
+    try:
+        index, name = reference.get("argument"), reference.get("name")
+        shape, strides, offset = reference.get("shape"), reference.get("strides"), reference.get("offset")
+        if type(index) is not int or not 0 <= index < len(arguments):
+            return copy
+        if not all(type(n) is int and n >= 0 for n in [offset, *shape, *strides]) or len(shape) != len(strides):
+            return copy
+        base = _tensor_of(arguments[index], name)
+        if base is None or base.dtype != copy.dtype or not base.is_contiguous() or list(copy.shape) != shape:
+            return copy
+        if copy.numel() and offset + sum((n - 1) * s for n, s in zip(shape, strides, strict=True)) >= base.numel():
+            return copy
+        if reference.get("itself") is True and shape == list(base.shape) and strides == list(base.stride()) \
+                and offset == 0:
+            return base
+        view = base.as_strided(shape, strides, base.storage_offset() + offset)
+        return view if copy.requires_grad else view.detach()
+    except Exception:  # a malformed reference: the values alone
+        return copy
+
+
+def _tensor_of(argument, name):
+    """The argument itself (name None), or its parameter or buffer `name`; None for anything else."""
+    from course_checks import CountCalls
+
+    if name is None:
+        return argument if isinstance(argument, torch.Tensor) else None
+    if not isinstance(argument, torch.nn.Module) or isinstance(argument, CountCalls) or type(name) is not str:
+        return None
+    found = dict(argument.named_parameters()).get(name)
+    if found is None:
+        found = dict(argument.named_buffers()).get(name)
+    return found if isinstance(found, torch.Tensor) else None
 
 
 def _copy_tensor(original, new):

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass, replace
@@ -203,6 +204,16 @@ def run_nbgrader(args, **env):
     return code, buffer.getvalue()
 
 
+def warm_up():
+    """Load nbgrader, the course's preprocessors and the check library (PyTorch) now, while the main process
+    prepares the gradebook, rather than in the first submission's time."""
+    from nbgrader.apps import NbGraderApp  # noqa: F401
+
+    from grading.toolkit import checker
+
+    checker.load_check_library()
+
+
 def serve(connection, log_path, ipc_root=None):
     """Worker process: receive ``Job``s as dicts, send back results, until ``None`` or the pipe closes."""
     if ipc_root:  # first, while this process has one thread: a mount namespace covers only the calling thread
@@ -212,6 +223,15 @@ def serve(connection, log_path, ipc_root=None):
     os.dup2(log, 1)  # nbgrader's and the kernels' chatter goes to the log, not the instructor's terminal
     os.dup2(log, 2)
     os.chdir(CONFIG_DIR)
+    warm_up()
+    grade_until_told_to_stop(connection, ipc_root)
+    # Every result is sent and every kernel shut down: skip the interpreter's slow teardown (PyTorch's modules).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def grade_until_told_to_stop(connection, ipc_root):
     while True:
         try:
             message = connection.recv()

@@ -42,8 +42,9 @@ def is_remote(value):
 
 
 def as_dict(value, what, limit=64):
-    """`value`'s items as a dict, if it is a dict. A dict subclass (an OrderedDict, say) reaches the grader as a remote
-    object: its items are then read one by one with popitem(), which leaves the learner's object empty."""
+    """`value`'s items as a dict, if it is a dict. A dict subclass other than OrderedDict (a defaultdict, say) reaches
+    the grader as a remote object: its items are then read one by one with popitem(), which leaves the learner's
+    object empty."""
     if isinstance(value, dict) and not is_remote(value):
         return dict(value)
     check(is_remote(value), f"{what}: expected a dict, got {type_name(value)}: {value!r:.100}")

@@ -148,12 +148,61 @@ def _call(header, blobs, handles):
         try:
             result, operators = course_checks.call_watching_operators(target, args, kwargs, header.get("marker", "x"))
         except course_checks.OperatorsUnseen:  # the learner's code stopped the profiler: the grader fails the check
-            return {"value": None, "synced": []}, None
+            return {"value": None, "synced": []}, None, None
         operators = sorted(set(operators))
     else:
         result, operators = target(*args, **kwargs), None
     synced = [_state(value) for value in _arguments_in_order(args, kwargs)]
-    return {"value": result, "synced": synced}, operators
+    return {"value": result, "synced": synced}, operators, _alias_finder(args, kwargs)
+
+
+def _alias_finder(args, kwargs):
+    """``alias_of(tensor)`` for encoding a call's result: where the tensor lies in one of the call's tensor arguments
+    or its module arguments' parameters and buffers, if it is a view of one ({"argument": index in
+    ``_arguments_in_order``, "name": parameter name or None, "shape", "strides", "offset", "itself"}), else None."""
+    bases = {}
+    for index, value in enumerate(_arguments_in_order(args, kwargs)):
+        if isinstance(value, ModuleProxy):
+            continue
+        if isinstance(value, torch.Tensor):
+            named = [(None, value)]
+        elif isinstance(value, torch.nn.Module):
+            named = [*value.named_parameters(), *value.named_buffers()]
+        else:
+            continue
+        for name, tensor in named:
+            address = _storage_address(tensor)
+            if address:
+                bases.setdefault(address, []).append((index, name, tensor))
+
+    def alias_of(tensor):
+        for index, name, base in bases.get(_storage_address(tensor), ()):
+            place = _place_in(tensor, base)
+            if place is not None:
+                return dict(place, argument=index, name=name)
+        return None
+
+    return alias_of if bases else None
+
+
+def _storage_address(tensor):
+    try:
+        return torch.Tensor.untyped_storage(tensor).data_ptr()
+    except Exception:
+        return 0
+
+
+def _place_in(tensor, base):
+    """Where `tensor` lies within the contiguous `base` (same storage): shape, strides and offset, or None."""
+    if tensor.dtype != base.dtype or tensor.device != base.device or not base.is_contiguous():
+        return None
+    offset = tensor.storage_offset() - base.storage_offset()
+    strides = list(tensor.stride())
+    if offset < 0 or any(stride < 0 for stride in strides):
+        return None
+    if tensor.numel() and offset + sum((n - 1) * s for n, s in zip(tensor.shape, strides, strict=True)) >= base.numel():
+        return None
+    return {"shape": list(tensor.shape), "strides": strides, "offset": offset, "itself": tensor is base}
 
 
 def _answer(header, blobs, handles):
@@ -163,18 +212,18 @@ def _answer(header, blobs, handles):
         namespace = _namespace()
         if name not in namespace:
             raise NameError(f"name {name!r} is not defined")
-        return namespace[name], {}
+        return namespace[name], {}, None
     if op == "call":
-        value, operators = _call(header, blobs, handles)
-        return value, {"operators": operators}
+        value, operators, alias_of = _call(header, blobs, handles)
+        return value, {"operators": operators}, alias_of
     if op == "getattr":
-        return getattr(handles.get(header.get("target")), str(header.get("name"))), {}
+        return getattr(handles.get(header.get("target")), str(header.get("name"))), {}, None
     if op == "query":
         obj, what = handles.get(header.get("target")), header.get("what")
         if what == "named_parameters":
-            return {n: p.detach() for n, p in obj.named_parameters()}, {}
+            return {n: p.detach() for n, p in obj.named_parameters()}, {}, None
         if what == "named_gradients":
-            return {n: p.grad for n, p in obj.named_parameters()}, {}
+            return {n: p.grad for n, p in obj.named_parameters()}, {}, None
         raise ValueError(f"unknown query {what!r}")
     raise ValueError(f"unknown request {op!r}")
 
@@ -186,6 +235,16 @@ def _error(error):
         message = "(the error's message could not be read)"
     return {"op": "error", "type": type(error).__name__, "message": message,
             "types": [t.__name__ for t in type(error).__mro__][:20]}
+
+
+def _encode_reply(value, handles, alias_of):
+    """(tree, blobs) of a reply's value. A call's result marks the views of the call's arguments (``alias_of``); the
+    arguments' own states, sent beside it, are copies."""
+    if alias_of is None:
+        return codec.encode(value, handles.tree)
+    result, blobs = codec.encode(value["value"], handles.tree, alias_of=alias_of)
+    synced, blobs = codec.encode(value["synced"], handles.tree, blobs)
+    return {"dict": [["value", result], ["synced", synced]]}, blobs
 
 
 def serve(path, token):
@@ -204,8 +263,8 @@ def serve(path, token):
             if header.get("op") == "done":
                 break
             try:
-                value, extra = _answer(header, blobs, handles)
-                tree, out = codec.encode(value, handles.tree)
+                value, extra, alias_of = _answer(header, blobs, handles)
+                tree, out = _encode_reply(value, handles, alias_of)
                 reply = {"op": "result", "value": tree, **extra}
             except BaseException as error:  # KeyboardInterrupt too: the grader's time limit interrupted the call
                 reply, out = _error(error), []

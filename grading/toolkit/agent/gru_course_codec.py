@@ -1,10 +1,12 @@
 """Plain data across the boundary between a learner's kernel and the grader, decoded without running code.
 
 What an answer returns travels from the learner's kernel to the grader as a JSON tree plus raw byte buffers: None,
-bools, ints, floats, strings, bytes, lists, tuples, dicts, tensors (dtype, shape and bytes), dtypes, devices,
-``torch.Size``, numpy arrays and scalars, and ``PackedSequence``. Everything else stays in the kernel and crosses as
-a handle (a number the grader can ask about). ``decode`` builds only those types, checks every size against the
-bytes it received, and never unpickles or imports anything the data names.
+bools, ints, floats, strings, bytes, lists, tuples, dicts and OrderedDicts, tensors (dtype, shape and bytes), dtypes,
+devices, ``torch.Size``, numpy arrays and scalars, and ``PackedSequence``. A tensor that is a view of one of the
+call's arguments also carries where it lies in that argument (the grader rebuilds the view on its own object).
+Everything else stays in the kernel and crosses as a handle (a number the grader can ask about). ``decode`` builds
+only those types, checks every size against the bytes it received, and never unpickles or imports anything the
+data names.
 
 This module is imported on both sides: by the agent in the kernel (``encode``) and by the grader (``decode``).
 """
@@ -12,6 +14,7 @@ This module is imported on both sides: by the agent in the kernel (``encode``) a
 import builtins as _builtins
 import json
 import struct
+from collections import OrderedDict
 
 import torch
 
@@ -79,16 +82,25 @@ def receive(sock):
 
 # --- values --------------------------------------------------------------------------------------------------
 
-def encode(value, handle_of, blobs=None, depth=0):
-    """(tree, blobs): `value` as plain data; what is not plain data becomes ``handle_of(obj)`` (a JSON tree)."""
-    blobs = [] if blobs is None else blobs
-    return _encode(value, handle_of, blobs, depth), blobs
+def encode(value, handle_of, blobs=None, depth=0, alias_of=None):
+    """(tree, blobs): `value` as plain data; what is not plain data becomes ``handle_of(obj)`` (a JSON tree). With
+    `alias_of`, a tensor for which ``alias_of(tensor)`` returns a reference (a view of a call's argument) is sent as
+    that reference and a copy of its values (``decode``'s ``make_alias`` picks one)."""
+    out = _Output(handle_of, [] if blobs is None else blobs, alias_of)
+    return _encode(value, out, depth), out.blobs
 
 
-def _encode(value, handle_of, blobs, depth):
+class _Output:
+    def __init__(self, handle_of, blobs, alias_of):
+        self.handle_of, self.blobs, self.alias_of = handle_of, blobs, alias_of
+
+
+def _encode(value, out, depth):
     if depth > MAX_DEPTH:
         raise ValueError("the value is nested too deeply")
     kind = type(value)
+    blobs = out.blobs
+    again = lambda item: _encode(item, out, depth + 1)  # noqa: E731
     if value is None or kind in (bool, str):
         return value
     if kind is int:
@@ -99,11 +111,11 @@ def _encode(value, handle_of, blobs, depth):
         blobs.append(value)
         return {"bytes": len(blobs) - 1}
     if kind in (list, tuple):
-        items = [_encode(item, handle_of, blobs, depth + 1) for item in value]
-        return {"list" if kind is list else "tuple": items}
+        return {"list" if kind is list else "tuple": [again(item) for item in value]}
     if kind is dict:
-        return {"dict": [[_encode(k, handle_of, blobs, depth + 1), _encode(v, handle_of, blobs, depth + 1)]
-                         for k, v in value.items()]}
+        return {"dict": [[again(k), again(v)] for k, v in value.items()]}
+    if kind is OrderedDict:  # what state_dict() returns
+        return {"odict": [[again(k), again(v)] for k, v in OrderedDict.items(value)]}
     if kind is torch.Size:
         return {"size": [int(d) for d in value]}
     if kind is torch.dtype and str(value).removeprefix("torch.") in DTYPES:
@@ -111,17 +123,19 @@ def _encode(value, handle_of, blobs, depth):
     if kind is torch.device:
         return {"device": str(value)}
     if isinstance(value, torch.Tensor) and _plain_tensor(value):
-        return _encode_tensor(value, blobs)
+        copy = _encode_tensor(value, blobs)
+        alias = out.alias_of(value) if out.alias_of is not None else None
+        return {"alias": alias, "copy": copy} if type(alias) is dict else copy
     if kind.__name__ == "PackedSequence" and kind.__module__ == "torch.nn.utils.rnn":
-        return {"packed": [_encode(getattr(value, f), handle_of, blobs, depth + 1) for f in
+        return {"packed": [again(getattr(value, f)) for f in
                            ("data", "batch_sizes", "sorted_indices", "unsorted_indices")]}
     if isinstance(value, tuple) and kind is not torch.Size:  # a namedtuple (what load_state_dict returns): its items
-        return {"tuple": [_encode(item, handle_of, blobs, depth + 1) for item in tuple.__iter__(value)]}
+        return {"tuple": [again(item) for item in tuple.__iter__(value)]}
     if kind.__module__ == "numpy":
         encoded = _encode_numpy(value, blobs)
         if encoded is not None:
             return encoded
-    return handle_of(value)
+    return out.handle_of(value)
 
 
 def _plain_tensor(t):
@@ -149,8 +163,9 @@ def _encode_numpy(value, blobs):
     return None
 
 
-def decode(tree, blobs, make_handle, depth=0):
-    """The value that `tree` describes; ``make_handle(tree)`` builds the grader's stand-in for a handle."""
+def decode(tree, blobs, make_handle, depth=0, make_alias=None):
+    """The value that `tree` describes; ``make_handle(tree)`` builds the grader's stand-in for a handle, and
+    ``make_alias(reference, copy)`` the grader's tensor for a view of a call's argument (without it: the copy)."""
     if depth > MAX_DEPTH:
         raise DecodeError("the value is nested too deeply")
     if tree is None or type(tree) in (bool, str, int, float):
@@ -159,7 +174,7 @@ def decode(tree, blobs, make_handle, depth=0):
         raise DecodeError(f"unexpected {type(tree).__name__} in a value")
     tag = next(iter(tree))
     body = tree[tag]
-    again = lambda item: decode(item, blobs, make_handle, depth + 1)  # noqa: E731
+    again = lambda item: decode(item, blobs, make_handle, depth + 1, make_alias)  # noqa: E731
     if tag == "int" and type(body) is str and len(body) < 5000:
         return int(body)
     if tag == "float" and body in ("nan", "inf", "-inf"):
@@ -169,8 +184,8 @@ def decode(tree, blobs, make_handle, depth=0):
     if tag in ("list", "tuple") and type(body) is list:
         items = [again(item) for item in body]
         return items if tag == "list" else tuple(items)
-    if tag == "dict" and type(body) is list:
-        result = {}
+    if tag in ("dict", "odict") and type(body) is list:
+        result = {} if tag == "dict" else OrderedDict()
         for pair in body:
             if type(pair) is not list or len(pair) != 2:
                 raise DecodeError("a malformed dict")
@@ -191,6 +206,9 @@ def decode(tree, blobs, make_handle, depth=0):
             raise DecodeError(f"not a device: {body!r}") from None
     if tag == "tensor":
         return _decode_tensor(tree, blobs)
+    if tag == "alias" and type(body) is dict and type(tree.get("copy")) is dict and "tensor" in tree["copy"]:
+        copy = _decode_tensor(tree["copy"], blobs)
+        return copy if make_alias is None else make_alias(body, copy)
     if tag == "packed" and type(body) is list and len(body) == 4:
         from torch.nn.utils.rnn import PackedSequence
 
