@@ -4,7 +4,7 @@ sandbox on and off, side by side; then the course's grader (checks judged outsid
 ``nbgrader autograde`` of the same class (checks in the kernel, one submission at a time), in the same run. Works in
 a temporary course; the repository's gradebook and grading/ folder are not touched.
 
-    python -m grading.toolkit.benchmark                          # 12 students x every released lesson
+    python -m grading.toolkit.benchmark                          # 5 students x every released lesson
     python -m grading.toolkit.benchmark --students 6 --lessons 00-orientation --jobs 1 2 4 --sandbox on
 
 The class mixes good and bad work, cycling per student and lesson through: the solution (twice), the untouched
@@ -130,7 +130,7 @@ def plain_nbgrader(course, lessons):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--students", type=int, default=12)
+    parser.add_argument("--students", type=int, default=5)
     parser.add_argument("--lessons", nargs="*", default=None, help="default: every released lesson")
     parser.add_argument("--jobs", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--sandbox", nargs="*", default=["off", "on"], choices=["off", "on"])

@@ -32,7 +32,6 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.preprocessors.clearhiddentests import ClearHiddenTests
 from traitlets import Integer
 
-from grading.toolkit import checker
 from grading.toolkit.budget import OutputBudget, cut_note_output, output_size
 from grading.toolkit.sandbox import SandboxedKernelManager
 from grading.toolkit.settings import Course
@@ -182,6 +181,8 @@ class TrustedExecute(SafeExecute):
     def preprocess_cell(self, cell, resources, index):
         if not is_check_cell(cell) or self._stopped_because:
             return super().preprocess_cell(cell, resources, index)
+        from grading.toolkit import checker  # here: nbgrader's other commands load this file without PyTorch
+
         try:
             run = checker.CheckRun(self._lesson, cell_label(cell, index), self._socket_folder(), self.timeout)
         except Exception as error:  # the lesson's check modules could not load: a grader problem, said in the cell
