@@ -5,6 +5,7 @@ and gradebook are never touched.
 """
 
 import copy
+import functools
 import os
 import shutil
 import subprocess
@@ -19,6 +20,20 @@ from course.lessons import REPO, SOLUTIONS, is_answer_cell, is_test_cell, nbgrad
 from tests.check_cells import lesson_run, run_check_cells
 
 
+@functools.cache
+def empty_gradebook():
+    """An empty SQLite gradebook, made once per test process: nbgrader stamps a new gradebook's schema version by
+    running ``alembic`` in a subprocess (1.7 s), which each temporary course would otherwise pay."""
+    import tempfile
+
+    from grading.toolkit.gradebook import opened, sqlite_url
+
+    path = Path(tempfile.mkdtemp(prefix="gru-empty-gradebook-")) / "gradebook.db"
+    with opened(sqlite_url(path)):
+        pass
+    return path
+
+
 class TempCourse:
     """A course root under ``root`` with the lessons ``lessons`` copied from ``solutions/`` and released."""
 
@@ -27,6 +42,7 @@ class TempCourse:
         self.lessons = list(lessons)
         self.db_url = f"sqlite:///{self.root / 'grading' / 'gradebook.db'}"
         (self.root / "grading").mkdir(parents=True)
+        shutil.copyfile(empty_gradebook(), self.root / "grading" / "gradebook.db")
         for lesson in self.lessons:
             shutil.copytree(SOLUTIONS / lesson, self.root / "solutions" / lesson)
         for lesson in self.lessons:
