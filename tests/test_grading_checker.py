@@ -81,6 +81,12 @@ LEARNER = textwrap.dedent('''
     def boom(x):
         raise ValueError(f"bad {x}")
 
+    class MissingWord(KeyError):
+        pass
+
+    def lookup(word):
+        raise MissingWord(word)
+
     def sleepy(seconds):
         time.sleep(seconds)
 
@@ -239,6 +245,14 @@ def test_errors_in_the_learners_code_keep_their_name_and_message(session):
     with pytest.raises(remote.LearnerError) as raised:
         session.answer("boom")(4)
     assert type(raised.value).__name__ == "ValueError" and str(raised.value) == "bad 4"
+    assert isinstance(raised.value, ValueError)  # a check's `except ValueError` catches it, as in the notebook
+    with pytest.raises(KeyError) as raised:
+        session.answer("lookup")("gru")
+    assert type(raised.value).__name__ == "MissingWord" and isinstance(raised.value, remote.LearnerError)
+    own = remote.LearnerError.named("Oops", "no", ["Oops", "object"])  # no built-in among its classes
+    assert type(own).__bases__ == (remote.LearnerError,) and not isinstance(own, (ValueError, KeyError))
+    odd = remote.LearnerError.named("UnicodeDecodeError", "bad byte", ["UnicodeDecodeError", "UnicodeError"])
+    assert type(odd).__name__ == "UnicodeDecodeError" and str(odd) == "bad byte"
     with pytest.raises(course_checks.CheckFailed, match="while checking boom: ValueError: bad 4"):
         with course_checks.while_checking("boom"):
             session.answer("boom")(4)

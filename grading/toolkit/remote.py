@@ -10,6 +10,7 @@ them. A ``CountCalls`` the check passes reaches the kernel as a stand-in whose c
 grader's. An answer watched for forbidden operators reports the operators its call reached at PyTorch's dispatcher.
 """
 
+import builtins
 import io
 import pickle
 import secrets
@@ -39,8 +40,13 @@ class LearnerError(Exception):
 
     @classmethod
     def named(cls, kind, message, kinds=()):
-        """An instance of a subclass named like the learner's error, so that messages read "ValueError: ..."."""
-        return _named_error(kind)(kind, message, kinds)
+        """An instance of a subclass named like the learner's error, so that messages read "ValueError: ...", and
+        that is also an instance of the nearest built-in exception among its classes (`kinds`, most specific first),
+        so that a check's ``except ValueError`` catches it as it does in the notebook."""
+        try:
+            return _named_error(kind, _builtin_base(kinds))(kind, message, kinds)
+        except TypeError:  # a built-in that needs other arguments (UnicodeDecodeError): the name alone
+            return _named_error(kind)(kind, message, kinds)
 
     def __str__(self):
         return self.message
@@ -49,12 +55,24 @@ class LearnerError(Exception):
 _ERROR_CLASSES = {}
 
 
-def _named_error(kind):
-    """A LearnerError subclass named like the learner's error, so that messages read "ValueError: ...". """
+def _named_error(kind, builtin=None):
+    """A LearnerError subclass named like the learner's error (and a subclass of `builtin`, a built-in exception)."""
     name = kind if kind.isidentifier() else "Error"
-    if name not in _ERROR_CLASSES:
-        _ERROR_CLASSES[name] = type(name, (LearnerError,), {"__module__": "learner"})
-    return _ERROR_CLASSES[name]
+    key = (name, builtin)
+    if key not in _ERROR_CLASSES:
+        bases = (LearnerError,) if builtin is None else (LearnerError, builtin)
+        _ERROR_CLASSES[key] = type(name, bases, {"__module__": "learner"})
+    return _ERROR_CLASSES[key]
+
+
+def _builtin_base(kinds):
+    """The first of `kinds` (class names) that is a built-in Exception other than a generator's stop signal."""
+    for name in kinds:
+        found = getattr(builtins, name, None) if type(name) is str and name.isidentifier() else None
+        if isinstance(found, type) and issubclass(found, Exception) and found is not Exception \
+                and found not in (StopIteration, StopAsyncIteration):
+            return found
+    return None
 
 
 class CheckerLost(Exception):
