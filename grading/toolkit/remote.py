@@ -102,7 +102,7 @@ class Session:
 
     def request(self, header, blobs=(), arguments=()):
         """Send a request; serve the stand-ins' calls until the answer comes; return the decoded value. A result
-        that is a view of one of `arguments` (the call's, in ``_arguments_in_order``) becomes the same view of the
+        that is a view of one of `arguments` (the call's, in ``codec.arguments_in_order``) becomes the same view of the
         check's own object."""
         try:
             codec.send(self.sock, header, blobs)
@@ -153,7 +153,7 @@ class Session:
 
     def call(self, target, method, args, kwargs, watch=False):
         """Call handle `target` (or its `method`) in the kernel: (result, operators reached or None)."""
-        originals = list(_arguments_in_order(args, kwargs))
+        originals = list(codec.arguments_in_order(args, kwargs))
         payload = _pickle_arguments(args, kwargs, self.proxies)
         marker = f"course-checks-{secrets.token_hex(8)}"
         value, reply = self.request({"op": "call", "target": target, "method": method, "watch": watch,
@@ -237,16 +237,6 @@ def _refuse_handle(tree):
 
 # --- arguments: pickled for the kernel, copied back after the call ----------------------------------------------
 
-def _arguments_in_order(args, kwargs):
-    """As the agent lists them (``gru_course_agent._arguments_in_order``)."""
-    for value in [*args, *(kwargs[k] for k in sorted(kwargs))]:
-        yield value
-        if type(value) in (list, tuple):
-            yield from value
-        elif type(value) is dict:
-            yield from value.values()
-
-
 class _Pickler(pickle.Pickler):
     def __init__(self, file, proxies):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
@@ -272,7 +262,7 @@ class _Pickler(pickle.Pickler):
 def _pickle_arguments(args, kwargs, proxies):
     """The arguments for the kernel, with the gradients of every module's parameters (pickling drops ``.grad``)."""
     grads = [{n: p.grad for n, p in value.named_parameters()} if isinstance(value, torch.nn.Module) else None
-             for value in _arguments_in_order(args, kwargs)]
+             for value in codec.arguments_in_order(args, kwargs)]
     buffer = io.BytesIO()
     _Pickler(buffer, proxies).dump((args, kwargs, grads))
     return buffer.getvalue()
@@ -312,7 +302,7 @@ def _view_of_argument(arguments, reference, copy):
         base = _tensor_of(arguments[index], name)
         if base is None or base.dtype != copy.dtype or not base.is_contiguous() or list(copy.shape) != shape:
             return copy
-        if copy.numel() and offset + sum((n - 1) * s for n, s in zip(shape, strides, strict=True)) >= base.numel():
+        if not codec.view_fits(shape, strides, offset, base.numel()):
             return copy
         if reference.get("itself") is True and shape == list(base.shape) and strides == list(base.stride()) \
                 and offset == 0:

@@ -109,16 +109,6 @@ def _namespace():
         return sys.modules["__main__"].__dict__
 
 
-def _arguments_in_order(args, kwargs):
-    """Every argument, and every item of a list, tuple or dict argument: the grader lists its own the same way."""
-    for value in [*args, *(kwargs[k] for k in sorted(kwargs))]:
-        yield value
-        if type(value) in (list, tuple):
-            yield from value
-        elif type(value) is dict:
-            yield from value.values()
-
-
 def _state(value):
     """What the grader copies back into its own object after a call."""
     if isinstance(value, ModuleProxy):
@@ -138,7 +128,7 @@ def _call(header, blobs, handles):
     if header.get("method"):
         target = getattr(target, header["method"])
     args, kwargs, grads = _Unpickler(blobs[0], handles).load()
-    for value, module_grads in zip(_arguments_in_order(args, kwargs), grads, strict=False):
+    for value, module_grads in zip(codec.arguments_in_order(args, kwargs), grads, strict=False):
         if module_grads and isinstance(value, torch.nn.Module):
             for name, parameter in value.named_parameters():
                 parameter.grad = module_grads.get(name)
@@ -152,16 +142,17 @@ def _call(header, blobs, handles):
         operators = sorted(set(operators))
     else:
         result, operators = target(*args, **kwargs), None
-    synced = [_state(value) for value in _arguments_in_order(args, kwargs)]
+    synced = [_state(value) for value in codec.arguments_in_order(args, kwargs)]
     return {"value": result, "synced": synced}, operators, _alias_finder(args, kwargs)
 
 
 def _alias_finder(args, kwargs):
     """``alias_of(tensor)`` for encoding a call's result: where the tensor lies in one of the call's tensor arguments
     or its module arguments' parameters and buffers, if it is a view of one ({"argument": index in
-    ``_arguments_in_order``, "name": parameter name or None, "shape", "strides", "offset", "itself"}), else None."""
+    ``codec.arguments_in_order``, "name": parameter name or None, "shape", "strides", "offset", "itself"}), else
+    None."""
     bases = {}
-    for index, value in enumerate(_arguments_in_order(args, kwargs)):
+    for index, value in enumerate(codec.arguments_in_order(args, kwargs)):
         if isinstance(value, ModuleProxy):
             continue
         if isinstance(value, torch.Tensor):
@@ -198,9 +189,7 @@ def _place_in(tensor, base):
         return None
     offset = tensor.storage_offset() - base.storage_offset()
     strides = list(tensor.stride())
-    if offset < 0 or any(stride < 0 for stride in strides):
-        return None
-    if tensor.numel() and offset + sum((n - 1) * s for n, s in zip(tensor.shape, strides, strict=True)) >= base.numel():
+    if not codec.view_fits(tensor.shape, strides, offset, base.numel()):
         return None
     return {"shape": list(tensor.shape), "strides": strides, "offset": offset, "itself": tensor is base}
 

@@ -80,6 +80,28 @@ def receive(sock):
     return header, [_read_exactly(sock, n) for n in sizes]
 
 
+# --- what both sides list the same way -----------------------------------------------------------------------
+
+def arguments_in_order(args, kwargs):
+    """Every argument of a call, and every item of a list, tuple or dict argument: the order in which the agent sends
+    back their states and the grader copies them into its own objects (and a view of one is referred to by its
+    place here)."""
+    for value in [*args, *(kwargs[k] for k in sorted(kwargs))]:
+        yield value
+        if type(value) in (list, tuple):
+            yield from value
+        elif type(value) is dict:
+            yield from value.values()
+
+
+def view_fits(shape, strides, offset, numel):
+    """True when a view (non-negative `strides`, `offset`) reaches no element past the first `numel` of its base."""
+    if offset < 0 or any(stride < 0 for stride in strides):
+        return False
+    sizes = list(shape)
+    return 0 in sizes or offset + sum((n - 1) * s for n, s in zip(sizes, strides, strict=True)) < numel
+
+
 # --- values --------------------------------------------------------------------------------------------------
 
 def encode(value, handle_of, blobs=None, depth=0, alias_of=None):
