@@ -249,6 +249,8 @@ def test_errors_in_the_learners_code_keep_their_name_and_message(session):
     with pytest.raises(KeyError) as raised:
         session.answer("lookup")("gru")
     assert type(raised.value).__name__ == "MissingWord" and isinstance(raised.value, remote.LearnerError)
+    both = remote.LearnerError.named("Odd", "no", ["Odd", "ValueError", "KeyError", "LookupError", "Exception"])
+    assert isinstance(both, ValueError) and isinstance(both, KeyError)  # every built-in class it has, as in Python
     own = remote.LearnerError.named("Oops", "no", ["Oops", "object"])  # no built-in among its classes
     assert type(own).__bases__ == (remote.LearnerError,) and not isinstance(own, (ValueError, KeyError))
     odd = remote.LearnerError.named("UnicodeDecodeError", "bad byte", ["UnicodeDecodeError", "UnicodeError"])

@@ -41,12 +41,13 @@ class LearnerError(Exception):
     @classmethod
     def named(cls, kind, message, kinds=()):
         """An instance of a subclass named like the learner's error, so that messages read "ValueError: ...", and
-        that is also an instance of the nearest built-in exception among its classes (`kinds`, most specific first),
-        so that a check's ``except ValueError`` catches it as it does in the notebook."""
+        that is also an instance of every built-in exception among its classes (`kinds`, most specific first), so
+        that a check's ``except ValueError`` catches it as it does in the notebook."""
+        bases = _builtin_bases(kinds)
         try:
-            return _named_error(kind, _builtin_base(kinds))(kind, message, kinds)
-        except TypeError:  # a built-in that needs other arguments (UnicodeDecodeError): the name alone
-            return _named_error(kind)(kind, message, kinds)
+            return _named_error(kind, bases)(kind, message, kinds)
+        except TypeError:  # built-ins that cannot be combined, or that need other arguments: the name alone
+            return _named_error(kind, ())(kind, message, kinds)
 
     def __str__(self):
         return self.message
@@ -55,24 +56,25 @@ class LearnerError(Exception):
 _ERROR_CLASSES = {}
 
 
-def _named_error(kind, builtin=None):
-    """A LearnerError subclass named like the learner's error (and a subclass of `builtin`, a built-in exception)."""
+def _named_error(kind, builtins_too):
+    """A LearnerError subclass named like the learner's error, and a subclass of the built-in exceptions given."""
     name = kind if kind.isidentifier() else "Error"
-    key = (name, builtin)
+    key = (name, builtins_too)
     if key not in _ERROR_CLASSES:
-        bases = (LearnerError,) if builtin is None else (LearnerError, builtin)
-        _ERROR_CLASSES[key] = type(name, bases, {"__module__": "learner"})
+        _ERROR_CLASSES[key] = type(name, (LearnerError, *builtins_too), {"__module__": "learner"})
     return _ERROR_CLASSES[key]
 
 
-def _builtin_base(kinds):
-    """The first of `kinds` (class names) that is a built-in Exception other than a generator's stop signal."""
+def _builtin_bases(kinds):
+    """The built-in Exceptions named in `kinds` (class names, most specific first) that no earlier one derives from,
+    leaving out Exception itself and a generator's stop signals."""
+    bases = []
     for name in kinds:
         found = getattr(builtins, name, None) if type(name) is str and name.isidentifier() else None
         if isinstance(found, type) and issubclass(found, Exception) and found is not Exception \
-                and found not in (StopIteration, StopAsyncIteration):
-            return found
-    return None
+                and found not in (StopIteration, StopAsyncIteration) and not any(issubclass(b, found) for b in bases):
+            bases.append(found)
+    return tuple(bases)
 
 
 class CheckerLost(Exception):
